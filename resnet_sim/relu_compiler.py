@@ -1,0 +1,295 @@
+"""Compile a ReLU multilayer perceptron into a circuit of sources, resistors, ideal diodes and VCVS.
+
+The network: ``h_0 = x``, ``z_k = W_k h_k + b_k``, ``h_{k+1} = relu(z_k)`` between layers, ``y = z_last``
+(no ReLU after the last layer); ``W_k`` has shape (n_out, n_in). See docs/relu_compiler.md.
+
+Building block (both modes). A neuron is a node joined by a conductance ``u |w_ij|`` (siemens; ``u`` is
+the conductance unit, default 1 mS per unit weight) to the *positive* rail of input ``j`` when
+``w_ij > 0`` and to its *negative* rail (the same signal, sign flipped) when ``w_ij < 0``, plus ``u |b_i|``
+to a +1 V or -1 V bias source. With no other current into the node, Kirchhoff's current law puts it at
+``z_i / G_i`` volts, where ``G_i = sum_j |w_ij| + |b_i|`` (weight units). An ideal diode from ground to the
+node (anode at ground) clamps it at >= 0 V: the node then sits at ``relu(z_i) / G_i``. A neuron with
+``G_i = 0`` (all-zero row and bias) would float: it gets one unit conductance ``u`` to ground instead, so it
+sits at 0 V.
+
+``mode="exact"``: every hidden neuron drives the next layer through two VCVS buffers of gain ``+G_i`` and
+``-G_i`` (only those that the next layer uses), so its node carries no load and the rails carry the exact
+activations ``+h`` and ``-h``; the outputs are VCVS of gain ``G_i`` on the last layer's nodes. The circuit
+computes the network exactly (up to the solver's tolerance).
+
+``mode="minimal"``: amplifiers only where they cannot be avoided -- one inverter per input that has a
+negative weight and one output VCVS per network output. Hidden neurons are built twice, as a positive copy
+(node at ``+relu(z)/G'``, clamped >= 0) and a negative copy (node at ``-relu(z)/G'``, driven from swapped
+rails, clamped <= 0), which serve directly as the next layer's rails. The 1/G' attenuation of each neuron
+is folded into the next layer's weights (``w'_mi = w_mi G'_i``; ``G'`` the folded totals), and layer ``k``
+uses the conductance unit ``u / gain**k``, so a layer's load on the previous one is a fraction ~1/gain of
+that layer's drive: the circuit's error shrinks as ~1/gain.
+
+Names: layer ``k`` elements start with their kind letter followed by ``l{k}_`` (``rl0_z3_5`` is the
+resistor from input 5 to neuron 3 of layer 0, ``rl0_z3_b`` its bias resistor, ``dl0_z3`` its diode,
+``el0_p3``/``el0_n3`` its buffers); inputs are ``vin{j}`` on node ``in{j}`` with inverters ``ein_n{j}``
+(node ``in_n{j}``); bias sources ``vbias_p``/``vbias_n``; outputs are nodes ``out{i}``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .circuit import Circuit
+
+UNIT = 1e-3  # default conductance per unit weight, siemens
+MINIMAL_GAIN = 1e3  # default layer-to-layer conductance ratio of minimal mode
+MODES = ("exact", "minimal")
+REPORT_KINDS = ("R", "D", "E", "V")
+
+
+# ---- model files -----------------------------------------------------------------------------------
+def check_network(weights, biases) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Validate a network and return its arrays as float64: ``W_k`` (n_out, n_in), ``b_k`` (n_out,).
+
+    Raises ValueError naming the culprit array (``W1``, ``b0``, ...).
+    """
+    weights, biases = list(weights), list(biases)
+    if not weights:
+        raise ValueError("the network has no layers (expected W0, b0, ...)")
+    if len(weights) != len(biases):
+        raise ValueError(f"{len(weights)} weight matrices but {len(biases)} bias vectors")
+    out_w, out_b = [], []
+    for k, (w, b) in enumerate(zip(weights, biases)):
+        w, b = np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if w.ndim != 2 or 0 in w.shape:
+            raise ValueError(f"W{k} must be a non-empty 2-D array (n_out, n_in), got shape {w.shape}")
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"b{k} must have shape ({w.shape[0]},) to match W{k} {w.shape}, got {b.shape}")
+        if k and w.shape[1] != out_w[-1].shape[0]:
+            raise ValueError(f"W{k} takes {w.shape[1]} inputs but layer {k - 1} has {out_w[-1].shape[0]} outputs")
+        for name, a in ((f"W{k}", w), (f"b{k}", b)):
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"{name} has non-finite values at {np.argwhere(~np.isfinite(a))[0].tolist()}")
+        out_w.append(w)
+        out_b.append(b)
+    return out_w, out_b
+
+
+def load_model(path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``(weights, biases)`` from MODEL.npz (arrays W0, b0, W1, b1, ...) or an HDF5 file with those datasets.
+
+    Other arrays in the file are ignored. Raises ValueError naming the file and the culprit.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(8)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read model ({e.strerror})") from None
+    if magic == b"\x89HDF\r\n\x1a\n":
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            arrays = {k: np.asarray(f[k]) for k in f if isinstance(f[k], h5py.Dataset)}
+    elif magic.startswith(b"PK"):
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+    else:
+        raise ValueError(f"{path}: not a .npz or HDF5 model file")
+    layers = sorted(int(m[1]) for m in map(re.compile(r"W(\d+)$").match, arrays) if m)
+    if layers != list(range(len(layers))) or not layers:
+        missing = next((f"W{k}" for k in range(len(layers) + 1) if k not in layers), "W0")
+        raise ValueError(f"{path}: array {missing} missing (found {sorted(arrays)})")
+    if missing := [f"b{k}" for k in layers if f"b{k}" not in arrays]:
+        raise ValueError(f"{path}: array {missing[0]} missing (found {sorted(arrays)})")
+    try:
+        return check_network([arrays[f"W{k}"] for k in layers], [arrays[f"b{k}"] for k in layers])
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def forward(weights, biases, x) -> np.ndarray:
+    """The network's outputs (B, n_out) for inputs ``x`` (B, n_in)."""
+    h = np.asarray(x, dtype=np.float64)
+    for k, (w, b) in enumerate(zip(weights, biases)):
+        h = h @ w.T + b
+        if k < len(weights) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+def relative_error(y_circuit, y_network) -> float:
+    """``max |y_circuit - y_network| / max(1, max |y_network|)`` over all samples and outputs."""
+    y_network = np.asarray(y_network)
+    return float(np.max(np.abs(np.asarray(y_circuit) - y_network)) / max(1.0, float(np.max(np.abs(y_network)))))
+
+
+# ---- circuit construction --------------------------------------------------------------------------
+class _Builder:
+    """Adds elements to a Circuit, array-wise; node and element names as in the module docstring."""
+
+    def __init__(self, circuit: Circuit):
+        self.c = circuit
+        self._bias: dict[int, int] = {}
+
+    def bias_node(self, sign: int) -> int:
+        """The node of the +1 V (sign > 0) or -1 V bias source, created on first use."""
+        if sign not in self._bias:
+            tag = "p" if sign > 0 else "n"
+            self.c.add("V", f"vbias_{tag}", [f"bias_{tag}", "0"], float(sign))
+            self._bias[sign] = self.c.node_id(f"bias_{tag}")
+        return self._bias[sign]
+
+    def vcvs(self, names, out_nodes, ctrl_nodes, gains) -> None:
+        """VCVS from ground to ``out_nodes`` with v_out = gain * v_ctrl."""
+        zero = np.zeros(len(out_nodes), np.int64)
+        self.c.add_many("E", names, np.stack([out_nodes, zero, ctrl_nodes, zero], 1), gains)
+
+    def diodes(self, names, nodes, clamp_below: bool) -> None:
+        """Ideal diodes holding ``nodes`` >= 0 V (clamp_below) or <= 0 V."""
+        zero = np.zeros(len(nodes), np.int64)
+        pair = [zero, nodes] if clamp_below else [nodes, zero]
+        self.c.add_many("D", names, np.stack(pair, 1), np.zeros(len(nodes)))
+
+    def neurons(self, prefix: str, w, b, pos, neg, unit: float, rows=None) -> tuple[np.ndarray, np.ndarray]:
+        """Neuron nodes ``{prefix}{i}`` (i in ``rows``, default all) at ``(w @ v + b) / G`` volts, fed from rails
+        ``pos``/``neg`` (node ids, -1 = absent) and the bias sources; ``unit`` siemens per unit weight.
+        Returns (node ids, G) of those rows."""
+        rows = np.arange(len(w)) if rows is None else np.asarray(rows)
+        w, b = w[rows], b[rows]
+        names = [f"{prefix}{i}" for i in rows]
+        ids = self.c.nodes_of(names)
+        i, j = np.nonzero(w)
+        wij = w[i, j]
+        src = np.where(wij > 0, pos[j], neg[j])
+        assert np.all(src >= 0), "a rail the weights need was not built"
+        stem = np.char.add("r", np.asarray(names)[i])
+        self.c.add_many("R", np.char.add(np.char.add(stem, "_"), j.astype(str)),
+                        np.stack([ids[i], src], 1), 1.0 / (unit * np.abs(wij)))
+        ib = np.nonzero(b)[0]
+        if len(ib):
+            bias = np.array([self.bias_node(1 if v > 0 else -1) for v in b[ib]], np.int64)
+            self.c.add_many("R", [f"r{names[k]}_b" for k in ib], np.stack([ids[ib], bias], 1),
+                            1.0 / (unit * np.abs(b[ib])))
+        g = np.abs(w).sum(axis=1) + np.abs(b)
+        dead = np.nonzero(g == 0)[0]
+        if len(dead):
+            self.c.add_many("R", [f"r{names[k]}_g" for k in dead],
+                            np.stack([ids[dead], np.zeros(len(dead), np.int64)], 1), np.full(len(dead), 1.0 / unit))
+        return ids, g
+
+    def inputs(self, n_in: int, w0) -> tuple[np.ndarray, np.ndarray]:
+        """Input sources ``vin{j}`` and the inverters of those inputs that have a negative weight."""
+        names = [f"in{j}" for j in range(n_in)]
+        pos = self.c.nodes_of(names)
+        self.c.add_many("V", [f"v{n}" for n in names], np.stack([pos, np.zeros(n_in, np.int64)], 1), np.zeros(n_in))
+        self.c.inputs = [f"v{n}" for n in names]
+        neg = np.full(n_in, -1, np.int64)
+        need = np.nonzero((w0 < 0).any(axis=0))[0]
+        neg[need] = self.c.nodes_of([f"in_n{j}" for j in need])
+        self.vcvs([f"ein_n{j}" for j in need], neg[need], pos[need], np.full(len(need), -1.0))
+        return pos, neg
+
+    def outputs(self, k: int, z_ids, g) -> None:
+        """Output nodes ``out{i}`` = G_i * v(z_i) through VCVS ``el{k}_o{i}``."""
+        n = len(z_ids)
+        self.vcvs([f"el{k}_o{i}" for i in range(n)], self.c.nodes_of([f"out{i}" for i in range(n)]), z_ids, g)
+        self.c.outputs = [f"out{i}" for i in range(n)]
+
+
+def compile_relu(weights, biases, mode: str = "exact", *, unit: float = UNIT, gain: float | None = None,
+                 title: str | None = None) -> Circuit:
+    """A Circuit computing the ReLU network ``(weights, biases)``: ``.inputs`` one source per input feature
+    (volts), ``.outputs`` one node per network output (volts), in order.
+
+    ``unit``: conductance per unit weight (siemens, default 1e-3). ``gain`` (minimal mode only, default 1e3):
+    the conductance ratio between consecutive layers; larger is more accurate.
+    """
+    weights, biases = check_network(weights, biases)
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    if not (np.isfinite(unit) and unit > 0):
+        raise ValueError(f"unit must be a positive conductance in siemens, got {unit}")
+    if mode == "exact" and gain is not None:
+        raise ValueError("gain applies only to mode='minimal'")
+    gain = MINIMAL_GAIN if gain is None else float(gain)
+    if not (np.isfinite(gain) and gain >= 1):
+        raise ValueError(f"gain must be a finite number >= 1, got {gain}")
+    sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+    c = Circuit(title or f"ReLU network {'-'.join(map(str, sizes))} ({mode})")
+    build = _Builder(c)
+    pos, neg = build.inputs(sizes[0], weights[0])
+    if mode == "exact":
+        _exact_layers(build, weights, biases, pos, neg, unit)
+    else:
+        _minimal_layers(build, weights, biases, pos, neg, unit, gain)
+    return c
+
+
+def _rails_needed(w_next) -> tuple[np.ndarray, np.ndarray]:
+    """Which neurons (columns of the next layer's weights) need a positive / a negative rail."""
+    return np.nonzero((w_next > 0).any(axis=0))[0], np.nonzero((w_next < 0).any(axis=0))[0]
+
+
+def _exact_layers(build: _Builder, weights, biases, pos, neg, unit: float) -> None:
+    last = len(weights) - 1
+    for k, (w, b) in enumerate(zip(weights, biases)):
+        ids, g = build.neurons(f"l{k}_z", w, b, pos, neg, unit)
+        if k == last:
+            build.outputs(k, ids, g)
+            return
+        build.diodes([f"dl{k}_z{i}" for i in range(len(ids))], ids, clamp_below=True)
+        pos, neg = np.full(len(ids), -1, np.int64), np.full(len(ids), -1, np.int64)
+        for rail, sign, need in zip((pos, neg), (1.0, -1.0), _rails_needed(weights[k + 1])):
+            tag = "p" if sign > 0 else "n"
+            rail[need] = build.c.nodes_of([f"l{k}_{tag}{i}" for i in need])
+            build.vcvs([f"el{k}_{tag}{i}" for i in need], rail[need], ids[need], sign * g[need])
+
+
+def _minimal_layers(build: _Builder, weights, biases, pos, neg, unit: float, gain: float) -> None:
+    last = len(weights) - 1
+    scale = np.ones(weights[0].shape[1])  # G' of the previous layer's neurons (inputs: 1)
+    for k, (w, b) in enumerate(zip(weights, biases)):
+        w = w * scale[None, :]
+        u = unit / gain**k
+        if k == last:
+            ids, g = build.neurons(f"l{k}_z", w, b, pos, neg, u)
+            build.outputs(k, ids, g)
+            return
+        rails = []
+        for sign, need in zip((1, -1), _rails_needed(weights[k + 1])):
+            tag = "p" if sign > 0 else "n"
+            rail = np.full(len(b), -1, np.int64)
+            rail[need], _ = build.neurons(f"l{k}_{tag}", sign * w, sign * b, pos, neg, u, rows=need)
+            build.diodes([f"dl{k}_{tag}{i}" for i in need], rail[need], clamp_below=sign > 0)
+            rails.append(rail)
+        pos, neg = rails
+        scale = np.abs(w).sum(axis=1) + np.abs(b)
+
+
+# ---- report ----------------------------------------------------------------------------------------
+_LAYER_NAME = re.compile(r"^[rdev]l(\d+)_")
+_INPUT_NAME = re.compile(r"^(vin\d|ein_n\d|vbias_)")
+
+
+def element_report(circuit: Circuit) -> dict[str, dict[str, int]]:
+    """Element counts of kinds R, D, E, V per group, from the element names of :func:`compile_relu`:
+    ``"inputs"`` (input sources, input inverters, bias sources), ``"layer 0"``, ``"layer 1"``, ...,
+    ``"other"`` (only when some names follow neither pattern), and ``"total"``."""
+    report: dict[str, dict[str, int]] = {}
+    for kind in REPORT_KINDS:
+        for name in circuit[kind].names.tolist():
+            m = _LAYER_NAME.match(name)
+            group = f"layer {m[1]}" if m else "inputs" if _INPUT_NAME.match(name) else "other"
+            counts = report.setdefault(group, dict.fromkeys(REPORT_KINDS, 0))
+            counts[kind] += 1
+    order = sorted(report, key=lambda g: (g != "inputs", g == "other", int(g[6:]) if g.startswith("layer") else 0))
+    report = {g: report[g] for g in order}
+    report["total"] = {kind: sum(c[kind] for c in report.values()) for kind in REPORT_KINDS}
+    return report
+
+
+def format_report(report: dict[str, dict[str, int]]) -> str:
+    """The element report as a text table, one row per group."""
+    lines = [f"{'group':<10}" + "".join(f"{k:>9}" for k in REPORT_KINDS)]
+    lines += [f"{g:<10}" + "".join(f"{c[k]:>9}" for k in REPORT_KINDS) for g, c in report.items()]
+    return "\n".join(lines)
