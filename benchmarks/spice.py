@@ -1,0 +1,186 @@
+"""resnet_sim against ngspice on the benchmark families: whole process, analysis alone, and the answers' gap.
+
+Usage (the full run; ngspice alone takes about an hour)::
+
+    python benchmarks/spice.py                       # all families, 3 runs of each tool
+    python benchmarks/spice.py --families drn-xs,grid-100 --ngspice-runs 1 --runs 1   # a quick look
+    python benchmarks/spice.py --phase ngspice       # only ngspice's side (start it early, it is the slow one)
+
+ngspice's timings do not depend on our code, so its results are cached per circuit and simulator options in
+benchmarks/results/tmp/ngspice-<key>.json (+ .npz voltages): re-running only adds the runs still missing.
+Each ngspice run is capped at ``--timeout`` s (600) and recorded as "> 600 s"; a family that hits the cap is
+not run again. Runs go one at a time, ngspice first pass over all families, then the repeats.
+
+Outputs: benchmarks/results/spice.csv, benchmarks/results/spice.png (log-log time against elements) and
+docs/benchmarks.md (table, plot, the command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import resnet_sim as rs  # noqa: E402
+from benchmarks.families import FAMILIES, random_graph_circuit  # noqa: E402
+from resnet_sim import spice  # noqa: E402
+from resnet_sim.spice.compare import max_abs_dv, resnet_sim_command, time_process  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = RESULTS / "tmp"
+DOCS = ROOT / "docs" / "benchmarks.md"
+
+# the shared families plus random graphs spanning 1e3 .. 1.6e6 elements
+BENCH_FAMILIES = {
+    **FAMILIES,
+    "random-3k": lambda: random_graph_circuit(3_000),
+    "random-10k": lambda: random_graph_circuit(10_000),
+    "random-800k": lambda: random_graph_circuit(800_000),
+}
+MAX_MEMORY = 8e9  # bytes of address space allowed to one ngspice run (the machine is shared)
+
+
+def circuit_key(circuit, options: spice.SpiceOptions) -> str:
+    """A digest of everything ngspice's answer depends on: elements, nodes, diode models, options."""
+    h = hashlib.sha256()
+    h.update("\n".join(circuit.node_names).encode())
+    for kind, table in circuit.tables.items():
+        h.update(kind.encode())
+        h.update("\n".join(table.names.tolist()).encode())
+        h.update(np.ascontiguousarray(table.nodes).tobytes())
+        h.update(np.ascontiguousarray(table.value).tobytes())
+        h.update("\n".join(table.models.tolist()).encode())
+    h.update(repr(sorted(circuit.models.items())).encode())
+    h.update(repr(options).encode())
+    return h.hexdigest()[:16]
+
+
+class Family:
+    """One benchmark circuit, built once, with its ngspice cache record."""
+
+    def __init__(self, name: str, options: spice.SpiceOptions):
+        self.name = name
+        self.circuit = BENCH_FAMILIES[name]()
+        self.n_elements = sum(self.circuit.n_elements().values())
+        self.key = circuit_key(self.circuit, options)
+        self.record_path = CACHE / f"ngspice-{self.key}.json"
+        self.voltages_path = CACHE / f"ngspice-{self.key}.npz"
+        self.record = json.loads(self.record_path.read_text()) if self.record_path.exists() else {
+            "family": name, "n_elements": self.n_elements, "runs": [], "capped": False, "error": None}
+
+    def save(self) -> None:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = self.record_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.record, indent=1))
+        tmp.replace(self.record_path)
+
+    def ngspice_done(self, runs: int) -> bool:
+        r = self.record
+        return r["capped"] or r["error"] is not None or len(r["runs"]) >= runs
+
+
+def run_ngspice(family: Family, options: spice.SpiceOptions, timeout: float) -> None:
+    """One ngspice run of ``family``, appended to its cache record (voltages kept from the first run)."""
+    deck = spice.export(family.circuit, options)
+    print(f"[ngspice] {family.name}: {family.n_elements} elements, run {len(family.record['runs']) + 1}",
+          flush=True)
+    load = os.getloadavg()[0]
+    try:
+        result = spice.run(deck, timeout=timeout, max_memory=MAX_MEMORY)
+    except spice.SpiceTimeout:
+        family.record["capped"] = True
+        family.record["timeout"] = timeout
+        print(f"[ngspice] {family.name}: > {timeout:g} s", flush=True)
+    except spice.SpiceError as err:
+        family.record["error"] = str(err).splitlines()[0]
+        print(f"[ngspice] {family.name}: {err}", flush=True)
+    else:
+        family.record["runs"].append({"wall": result.wall, "stats": result.stats, "load": load,
+                                      "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())})
+        if not family.voltages_path.exists():
+            names = list(result.voltages)
+            np.savez(family.voltages_path, names=np.array(names), values=np.array([result.voltages[n] for n in names]))
+        print(f"[ngspice] {family.name}: {result.wall:.2f} s (analysis {result.stats.get('total_analysis_time')} s)",
+              flush=True)
+    family.save()
+
+
+def ngspice_phase(families: list[Family], options, runs: int, timeout: float) -> None:
+    """Breadth first: every family's first run before any repeat, so each family has a figure early."""
+    for r in range(runs):
+        for family in families:
+            if not family.ngspice_done(r + 1):
+                run_ngspice(family, options, timeout)
+
+
+def ours(family: Family, runs: int) -> dict:
+    """Our figures: whole ``resnet-sim op FILE`` process (median of ``runs``), in-process solve (median of
+    ``runs`` after one warm-up), and max |dV| against ngspice's voltages."""
+    path = CACHE / f"{family.name}.cir"
+    path.write_text(rs.write_netlist(family.circuit))
+    process = time_process([*resnet_sim_command(), "op", str(path)], runs)
+    op = rs.solve(family.circuit)  # warm-up: Numba compilation, colouring caches
+    solve = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        op = rs.solve(family.circuit)
+        solve.append(time.perf_counter() - start)
+    row = {"ours_process_s": statistics.median(process), "ours_solve_s": statistics.median(solve),
+           "converged": bool(op.converged)}
+    if family.voltages_path.exists():
+        saved = np.load(family.voltages_path)
+        theirs = dict(zip(saved["names"].tolist(), saved["values"].tolist()))
+        ours_v = {name: op.voltage(name) for name in theirs}
+        row["max_dv_V"], row["rel_dv"] = max_abs_dv(ours_v, theirs)
+    return row
+
+
+def ngspice_row(family: Family) -> dict:
+    r = family.record
+    walls = [run["wall"] for run in r["runs"]]
+    analysis = [run["stats"].get("total_analysis_time", float("nan")) for run in r["runs"]]
+    return {"ngspice_runs": len(walls), "ngspice_capped": r["capped"], "ngspice_error": r["error"],
+            "ngspice_process_s": statistics.median(walls) if walls else float("nan"),
+            "ngspice_analysis_s": statistics.median(analysis) if analysis else float("nan")}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", default=",".join(BENCH_FAMILIES),
+                        help=f"comma-separated, from: {', '.join(BENCH_FAMILIES)}")
+    parser.add_argument("--ngspice-runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="runs of our side (medians)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="cap on one ngspice run, seconds")
+    parser.add_argument("--phase", choices=["ngspice", "ours", "all"], default="all")
+    args = parser.parse_args(argv)
+    options = spice.SpiceOptions()
+    names = [n.strip() for n in args.families.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(BENCH_FAMILIES))
+    if unknown:
+        parser.error(f"unknown families {unknown}; choose from {sorted(BENCH_FAMILIES)}")
+    families = sorted((Family(n, options) for n in names), key=lambda f: f.n_elements)
+    if args.phase in ("ngspice", "all"):
+        ngspice_phase(families, options, args.ngspice_runs, args.timeout)
+    if args.phase in ("ours", "all"):
+        rows = []
+        for family in families:
+            print(f"[ours] {family.name}", flush=True)
+            rows.append({"family": family.name, "n_elements": family.n_elements,
+                         "has_diodes": len(family.circuit["D"]) > 0, **ngspice_row(family), **ours(family, args.runs)})
+        write_report(rows, args, options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

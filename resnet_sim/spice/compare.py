@@ -1,0 +1,136 @@
+"""Solve one circuit with resnet_sim and with ngspice: the gap between the answers and both tools' timings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..circuit import Circuit
+from .export import SpiceOptions, export
+from .run import run
+
+
+@dataclass
+class Comparison:
+    """resnet_sim against ngspice on one circuit (times in seconds, medians over ``repeat`` runs).
+
+    ``dv`` node -> V_ours - V_ngspice (volts); ``max_dv`` its largest magnitude and ``worst_node`` where;
+    ``rel_dv`` = max_dv / max |V_ngspice| (the figure for diode-free circuits). Timings: ``spice_process``
+    whole ngspice process, ``spice_analysis`` ngspice's own reported analysis time, ``ours_solve``
+    ``resnet_sim.solve`` alone, ``ours_read_solve`` reading the netlist text and solving, ``ours_process`` a
+    whole ``resnet-sim op FILE`` process.
+    """
+
+    title: str
+    n_elements: int
+    n_diodes: int
+    repeat: int
+    options: SpiceOptions
+    dv: dict[str, float]
+    max_dv: float
+    rel_dv: float
+    worst_node: str
+    spice_process: float
+    spice_analysis: float
+    ours_solve: float
+    ours_read_solve: float
+    ours_process: float
+
+    def table(self) -> str:
+        """The comparison as a plain-text table."""
+        o = self.options
+        model = f"IS={o.diode_is:g} A, N={o.diode_n:g}" if self.n_diodes else "no diodes"
+        rows = [
+            ("circuit", f"{self.title} ({self.n_elements} elements, {self.n_diodes} diodes)"),
+            ("ngspice diode model", model),
+            ("max |dV|", f"{self.max_dv:.3e} V at node {self.worst_node} (relative {self.rel_dv:.3e})"),
+            ("", ""),
+            (f"time (median of {self.repeat})", "seconds    ngspice / ours"),
+            ("whole process", f"ngspice {self.spice_process:.4g}   resnet-sim op {self.ours_process:.4g}   "
+                              f"x{_ratio(self.spice_process, self.ours_process)}"),
+            ("analysis / solve", f"ngspice {self.spice_analysis:.4g}   solve {self.ours_solve:.4g}   "
+                                 f"x{_ratio(self.spice_analysis, self.ours_solve)}"),
+            ("read + solve", f"{self.ours_read_solve:.4g}"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in rows)
+
+    __str__ = table
+
+
+def _ratio(theirs: float, ours: float) -> str:
+    return f"{theirs / ours:.3g}" if ours > 0 else "inf"
+
+
+def compare(circuit: Circuit, repeat: int = 1, timeout: float = 600.0, ngspice: str = "ngspice",
+            **options) -> Comparison:
+    """Solve ``circuit`` with ``resnet_sim.solve`` and ngspice ``repeat`` times each; ``options`` are
+    SpiceOptions fields. Raises SpiceError when ngspice fails."""
+    from .. import read_netlist, solve, write_netlist
+
+    options = SpiceOptions(**options)
+    deck = export(circuit, options)
+    spice_runs = [run(deck, timeout=timeout, ngspice=ngspice) for _ in range(repeat)]
+    theirs = spice_runs[0].voltages
+
+    text = write_netlist(circuit)
+    ours_solve, ours_read_solve = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        op = solve(circuit)
+        middle = time.perf_counter()
+        solve(read_netlist(text))
+        ours_solve.append(middle - start)
+        ours_read_solve.append(time.perf_counter() - middle)
+    with tempfile.TemporaryDirectory(prefix="resnet_sim_compare_") as tmp:
+        path = Path(tmp, "circuit.cir")
+        path.write_text(text)
+        ours_process = time_process([*resnet_sim_command(), "op", str(path)], repeat)
+
+    ours = {name: op.voltage(name) for name in theirs}
+    dv = {name: ours[name] - v for name, v in theirs.items()}
+    max_dv, rel_dv = max_abs_dv(ours, theirs)
+    worst = max(dv, key=lambda n: abs(dv[n])) if dv else ""
+    med = statistics.median
+    return Comparison(circuit.title, sum(circuit.n_elements().values()), len(circuit["D"]), repeat, options,
+                      dv, max_dv, rel_dv, worst, med(r.wall for r in spice_runs),
+                      med(r.stats.get("total_analysis_time", float("nan")) for r in spice_runs),
+                      med(ours_solve), med(ours_read_solve), med(ours_process))
+
+
+def max_abs_dv(ours: dict[str, float], theirs: dict[str, float]) -> tuple[float, float]:
+    """(max |V_ours - V_theirs| in volts, that over max |V_theirs|) over the nodes of ``theirs``."""
+    if not theirs:
+        return 0.0, 0.0
+    gap = max(abs(ours[n] - v) for n, v in theirs.items())
+    scale = max(abs(v) for v in theirs.values())
+    return gap, gap / scale if scale > 0 else gap
+
+
+def resnet_sim_command() -> list[str]:
+    """The ``resnet-sim`` console script of this interpreter's environment (or of PATH)."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which("resnet-sim", path=search)
+    if found is None:
+        raise FileNotFoundError("the resnet-sim command is not installed (pip install -e .)")
+    return [found]
+
+
+def time_process(command: list[str], repeat: int) -> list[float]:
+    """Wall seconds of ``repeat`` runs of ``command`` (output discarded); RuntimeError naming the command and
+    its stderr when it fails."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} exited with status {proc.returncode}: {proc.stderr.strip()}")
+    return times
