@@ -14,6 +14,8 @@ Heavy modules (numba kernels, cvxpy, h5py, matplotlib) load on first use, so ``i
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 from .circuit import Circuit, DiodeModel, TrainableSpec
 from .errors import CircuitError, NetlistError
@@ -42,3 +44,16 @@ def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"resnet_sim.{name}")
     raise AttributeError(f"module 'resnet_sim' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """Keeps ``rs.compile`` and ``rs.solve`` the functions: importing the submodules of the same name
+    (``resnet_sim.compile``, ``resnet_sim.solve``) would otherwise rebind them to the modules."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

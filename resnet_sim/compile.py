@@ -1,0 +1,591 @@
+"""Compile a Circuit to its Problem: the reduced convex QPs plus the inverse data that maps back.
+
+The reduction (docs/solver.md has the maths):
+
+- **Sources.** Every independent value lives in one source vector ``s`` (n_s, B): V values, I values,
+  then one slot per VCVS whose value is computed from upstream stages at solve time. Inductors are 0 V
+  sources without a slot.
+- **Super-nodes.** Voltage-source edges (V, L, VCVS output ports) merge nodes: a spanning forest of the
+  source graph gives every node ``v = x[var] + P s`` (``var = -1`` for the super-node of ground, whose
+  potential is fixed). A loop of sources must be consistent and contain no input source and no VCVS.
+- **Resistors** give the Laplacian ``L`` over the free variables and ``b = K s`` (fixed-node coupling and
+  current sources: one sparse or dense product per batch).
+- **Diodes** (series resistance RS becomes an internal node ``<diode>#rs`` and a resistor) give rows
+  ``x[a] - x[k] <= c`` with ``c = c0 + C s``; a diode with both ends in one super-node is checked at solve
+  time instead.
+- **VCVS stages.** Free variables joined by resistors or diodes form components; a VCVS reads its
+  controlling port from upstream components and drives downstream ones through its output-port slot.
+  Components are grouped into stages by depth in that DAG; a cycle through amplifiers is an error.
+
+The result is a :class:`Problem`. It never changes after compilation except through
+:meth:`Problem.with_conductances`, which returns a new Problem sharing the structure.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from .circuit import Circuit
+from .errors import CircuitError
+from .solvers.qp import QP
+
+__all__ = ["compile", "Problem", "Stage"]
+
+# A dense K (b = K s) beats a sparse one above this fill ratio (BLAS vs scipy's single-threaded csr).
+_DENSE_FILL = 0.25
+# A consistent loop of sources may disagree by this much (volts) through rounding.
+_LOOP_TOL = 1e-9
+
+
+@dataclass
+class Stage:
+    """One QP of the stage sequence: the free variables solved together and their diode rows.
+
+    ``variables`` (n,) global free-variable ids; ``rows`` (m,) global diode-row ids; ``a``/``k`` (m,) local
+    variable ids (-1 = fixed end); ``outputs`` (indices into ``Problem.outputs``) whose variable is here,
+    ``out_var`` their local variable ids. ``cache`` holds per-structure data (e.g. the cd colouring).
+    """
+
+    variables: np.ndarray
+    rows: np.ndarray
+    a: np.ndarray
+    k: np.ndarray
+    outputs: np.ndarray
+    out_var: np.ndarray
+    L: sp.csr_matrix = None
+    K: object = None  # (n, n_s) sparse or dense: b = K s (amperes per volt or ampere)
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.variables)
+
+
+class Problem:
+    """A compiled circuit: stage QPs and the inverse data back to nodes and elements.
+
+    Attributes users may read: ``circuit``; ``node_names`` (all nodes, internal ones included; internal
+    names contain ``#``); ``n_free`` free variables; ``stages`` (list of :class:`Stage`, solved in order);
+    ``n_sources`` (len of ``s``); ``input_slots`` (n_inputs,) slots of ``circuit.inputs``; ``outputs``
+    (node ids of ``circuit.outputs``); ``gmin`` (siemens or None).
+    """
+
+    # ---------------------------------------------------------------- values of s
+    def source_values(self, inputs=None) -> np.ndarray:
+        """(n_s, B) source vector: circuit values, inputs (B, n_inputs) or (n_inputs,) replacing the
+        ``.inputs`` sources per sample (volts or amperes), VCVS slots zero until solved."""
+        if inputs is None:
+            return self.s_default[:, None].copy()
+        inputs = np.asarray(inputs, dtype=np.float64)
+        if inputs.ndim == 1:
+            inputs = inputs[None, :]
+        n_in = len(self.input_slots)
+        if inputs.ndim != 2 or inputs.shape[1] != n_in:
+            raise ValueError(f"inputs must have shape (B, {n_in}) (one column per .inputs source: "
+                             f"{', '.join(self.circuit.inputs) or 'none'}), got {inputs.shape}")
+        s = np.repeat(self.s_default[:, None], inputs.shape[0], axis=1)
+        s[self.input_slots] = inputs.T
+        return s
+
+    # ---------------------------------------------------------------- stage QPs
+    def qp(self, stage: int, s: np.ndarray, beta: float = 0.0, targets=None) -> QP:
+        """The array-level QP of stage ``stage`` for source values ``s`` (n_s, B).
+
+        ``beta >= 0`` (siemens) with ``targets`` (B, n_outputs) volts adds ``beta/2 * ||v_out - y||^2`` to
+        the energy: a conductance ``beta`` from each output node to a source at its target.
+        """
+        st = self.stages[stage]
+        b = _matmul(st.K, s)
+        c = self.c0[st.rows, None] + _matmul(self.C[st.rows], s) if len(st.rows) else np.zeros((0, s.shape[1]))
+        L = st.L
+        if beta and len(st.outputs):
+            if targets is None:
+                raise ValueError("nudging (beta > 0) needs targets of shape (B, n_outputs)")
+            y = np.asarray(targets, dtype=np.float64).reshape(-1, len(self.outputs)).T  # (n_out, B)
+            if y.shape[1] not in (1, s.shape[1]):
+                raise ValueError(f"targets must have {s.shape[1]} rows, got {y.shape[1]}")
+            out_nodes = self.outputs[st.outputs]
+            pull = beta * (y[st.outputs] - _matmul(self.P[out_nodes], s))
+            b = b.copy()
+            np.add.at(b, st.out_var, pull)
+            L = L + sp.csr_matrix((np.full(len(st.out_var), float(beta)), (st.out_var, st.out_var)), shape=L.shape)
+        return QP(L, b, st.a, st.k, c)
+
+    def update_vcvs(self, s: np.ndarray, x: np.ndarray, ready: int) -> None:
+        """Set in ``s`` (in place) the VCVS slots that become known before stage ``ready`` (after all
+        stages when ``ready == len(stages)``), from free variables ``x`` (n_free, B) solved so far."""
+        for e in self._vcvs_at.get(ready, ()):
+            slot, cp, cn, gain = self._vcvs[e]
+            s[slot] = gain * (self.node_voltages(x, s, [cp])[0] - self.node_voltages(x, s, [cn])[0])
+
+    def node_voltages(self, x: np.ndarray, s: np.ndarray, nodes=None) -> np.ndarray:
+        """(n_nodes, B) node potentials (volts) ``x[var] + P s`` for all nodes or the given node ids."""
+        nodes = np.arange(len(self.var)) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        var = self.var[nodes]
+        v = _matmul(self.P[nodes], s)
+        free = var >= 0
+        v[free] += x[var[free]]
+        return v
+
+    def diode_slack(self, s: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """(n_diodes, B) forward-drop margin ``VF - (v_a - v_k)`` (volts) of every circuit diode."""
+        v = self.node_voltages(x, s, np.concatenate([self.diode_a, self.diode_k]))
+        n = len(self.diode_a)
+        return self.diode_vf[:, None] - (v[:n] - v[n:])
+
+    def check_static_diodes(self, s: np.ndarray, x: np.ndarray, tol: float) -> None:
+        """Raise CircuitError when a diode with both ends fixed relative to each other (both in one
+        super-node, or both fixed) is forward-biased beyond its drop by more than ``tol`` volts."""
+        if not len(self.static_diodes):
+            return
+        slack = self.diode_slack(s, x)[self.static_diodes]
+        bad = np.flatnonzero((slack < -tol).any(axis=1))
+        if len(bad):
+            names = self.circuit["D"].names[self.static_diodes[bad]]
+            raise CircuitError(
+                f"diode{'s' if len(bad) > 1 else ''} {', '.join(names[:8])} forward-biased by voltage sources "
+                f"beyond {'their' if len(bad) > 1 else 'its'} forward drop: it would carry infinite current")
+
+    def diode_names_of_rows(self, rows) -> list[str]:
+        """Circuit names of global diode rows."""
+        return self.circuit["D"].names[self.row_diode[np.asarray(rows, dtype=np.int64)]].tolist()
+
+    # ---------------------------------------------------------------- conductances
+    @property
+    def conductances(self) -> np.ndarray:
+        """(n_R,) conductances (siemens) of the circuit's resistors, in circuit order."""
+        return self.g[: self.n_user_resistors].copy()
+
+    def with_conductances(self, g) -> "Problem":
+        """A new Problem with the circuit's resistors set to conductances ``g`` (n_R,) siemens (> 0),
+        sharing all structure (node maps, stages, colourings); only L and K are rebuilt."""
+        g = np.asarray(g, dtype=np.float64)
+        if g.shape != (self.n_user_resistors,):
+            raise ValueError(f"g must have shape ({self.n_user_resistors},), got {g.shape}")
+        new = copy.copy(self)
+        new.g = self.g.copy()
+        new.g[: self.n_user_resistors] = g
+        new._full_laplacian = None
+        new._assemble()
+        return new
+
+    def _assemble(self) -> None:
+        """(Re)build L, K and the per-stage slices from the conductances ``self.g``."""
+        g = self.g[self._r_active]
+        data = np.bincount(self._l_pos, weights=self._l_sign * g[self._l_res], minlength=len(self._l_indices))
+        L = sp.csr_matrix((data, self._l_indices, self._l_indptr), shape=(self.n_free, self.n_free))
+        K = (self._inc_t.multiply(g[None, :]) @ self._delta).tocsr() + self._k_i
+        if K.shape[0] and K.nnz > _DENSE_FILL * K.shape[0] * K.shape[1]:
+            K = K.toarray()
+        else:
+            K = K.tocsr()
+        self.L, self.K = L, K
+        self.stages = [copy.copy(st) for st in self.stages]
+        for st in self.stages:
+            if len(self.stages) == 1:
+                st.L, st.K = L, K
+            else:
+                st.L = L[st.variables][:, st.variables].tocsr()
+                st.K = K[st.variables]
+
+    def full_laplacian(self) -> sp.csr_matrix:
+        """(n_nodes, n_nodes) Laplacian of every resistor (internal ones included) over all nodes, siemens."""
+        if self._full_laplacian is None:
+            n = len(self.var)
+            ra, rb, g = self.r_nodes[:, 0], self.r_nodes[:, 1], self.g
+            self._full_laplacian = sp.csr_matrix(
+                (np.concatenate([g, g, -g, -g]), (np.concatenate([ra, rb, ra, rb]), np.concatenate([ra, rb, rb, ra]))),
+                shape=(n, n))
+        return self._full_laplacian
+
+    def __repr__(self) -> str:
+        return (f"<Problem {self.circuit.title!r}: {self.n_free} free variables, {len(self.c0)} diode rows, "
+                f"{len(self.stages)} stage(s), {self.n_sources} sources>")
+
+
+def _matmul(M, s: np.ndarray) -> np.ndarray:
+    """Dense (rows, B) product of a sparse or dense matrix with s (cols, B)."""
+    out = M @ s
+    return np.asarray(out, dtype=np.float64)
+
+
+# ==================================================================== compilation
+def compile(circuit: Circuit, gmin: float | None = None) -> Problem:
+    """Reduce ``circuit`` to its :class:`Problem` (see the module docstring).
+
+    ``gmin`` (siemens): when given, a conductance ``gmin`` from every node that is not held by a source
+    to ground, as SPICE's ``gmin``/``rshunt``; without it, a part with no resistive path to a fixed node
+    is a CircuitError. Raises CircuitError naming the culprits for inconsistent source loops, loops with
+    inputs or amplifiers, floating parts, amplifier cycles and diodes shorted by sources.
+    """
+    if gmin is not None and not (np.isfinite(gmin) and gmin > 0):
+        raise ValueError(f"gmin must be a positive conductance in siemens, got {gmin}")
+    p = Problem()
+    p.circuit, p.gmin, p._full_laplacian = circuit, gmin, None
+    _validate(circuit)
+    _sources(p, circuit)
+    _diode_nodes(p, circuit)
+    _super_nodes(p)
+    _resistors(p, circuit, gmin)
+    _diode_rows(p, circuit)
+    _outputs(p, circuit)
+    _stages(p)
+    p._assemble()
+    return p
+
+
+def _validate(c: Circuit) -> None:
+    r = c["R"]
+    bad = ~(np.isfinite(r.value) & (r.value > 0))
+    if bad.any():
+        raise CircuitError(f"resistor {r.names[bad][0]} has resistance {r.value[bad][0]:g} ohm; it must be > 0")
+    for kind in "VIE":
+        t = c[kind]
+        bad = ~np.isfinite(t.value)
+        if bad.any():
+            raise CircuitError(f"{t.names[bad][0]} has a non-finite value")
+    for m in np.unique(c["D"].models):
+        if m and m not in c.models:
+            d = c["D"].names[c["D"].models == m][0]
+            raise CircuitError(f"diode {d} uses model {m!r}, which no .model card defines")
+        model = c.diode_model(m)
+        if not (np.isfinite(model.vf) and np.isfinite(model.rs) and model.rs >= 0):
+            raise CircuitError(f"diode model {m!r} needs finite vf and rs >= 0")
+
+
+def _sources(p: Problem, c: Circuit) -> None:
+    """Slot layout of s, source edges (V, L, E outputs), inputs and the VCVS table."""
+    nv, ni, ne = len(c["V"]), len(c["I"]), len(c["E"])
+    p.n_sources = nv + ni + ne
+    p.s_default = np.concatenate([c["V"].value, c["I"].value, np.zeros(ne)])
+    p.slot_kind = np.array(["V"] * nv + ["I"] * ni + ["E"] * ne, dtype="<U1")
+    p.i_slots = nv + np.arange(ni)
+    p.e_slots = nv + ni + np.arange(ne)
+    # source edges: (p, n, slot) for V, L (slot -1) and E output ports
+    p.src_kind = np.array(["V"] * nv + ["L"] * len(c["L"]) + ["E"] * ne, dtype="<U1")
+    p.src_row = np.concatenate([np.arange(nv), np.arange(len(c["L"])), np.arange(ne)]).astype(np.int64)
+    p.src_nodes = np.concatenate([c["V"].nodes, c["L"].nodes, c["E"].nodes[:, :2]]).astype(np.int64).reshape(-1, 2)
+    p.src_slot = np.concatenate([np.arange(nv), np.full(len(c["L"]), -1), p.e_slots]).astype(np.int64)
+    p.src_names = np.concatenate([c["V"].names, c["L"].names, c["E"].names]).astype(str)
+
+    slots = []
+    for name in c.inputs:
+        try:
+            kind, row = c.element(name)
+        except KeyError:
+            raise CircuitError(f".inputs names {name!r}, which is not an element of the circuit") from None
+        if kind not in "VI":
+            raise CircuitError(f".inputs names {name!r}, a {kind} element; inputs must be V or I sources")
+        slots.append(row if kind == "V" else nv + row)
+    p.input_slots = np.asarray(slots, dtype=np.int64)
+    e = c["E"]
+    p._vcvs = [(int(p.e_slots[j]), int(e.nodes[j, 2]), int(e.nodes[j, 3]), float(e.value[j])) for j in range(ne)]
+
+
+def _diode_nodes(p: Problem, c: Circuit) -> None:
+    """Node table with internal nodes for diode series resistances; ideal-diode ends per diode."""
+    d = c["D"]
+    models = {m: c.diode_model(m) for m in np.unique(d.models)}
+    vf = np.array([models[m].vf for m in d.models]) if len(d) else np.zeros(0)
+    rs = np.array([models[m].rs for m in d.models]) if len(d) else np.zeros(0)
+    with_rs = np.flatnonzero(rs > 0)
+    p.node_names = list(c.node_names) + [f"{name}#rs" for name in d.names[with_rs]]
+    internal = c.n_nodes + np.arange(len(with_rs))
+    p.diode_a = d.column("a").copy()
+    p.diode_k = d.column("k").copy()
+    p.diode_vf = vf
+    # anode -- RS -- internal node -- ideal diode -- cathode
+    p.rs_nodes = np.stack([p.diode_a[with_rs], internal], 1) if len(with_rs) else np.zeros((0, 2), np.int64)
+    p.rs_g = 1.0 / rs[with_rs]
+    p.diode_a[with_rs] = internal
+    p.rs_diodes = with_rs
+
+
+def _super_nodes(p: Problem) -> None:
+    """Union of source edges: var, offsets P (n_nodes, n_s), the spanning forest; source-loop checks."""
+    n = len(p.node_names)
+    ep, en, slot = p.src_nodes[:, 0], p.src_nodes[:, 1], p.src_slot
+    m = len(ep)
+    graph = sp.csr_matrix((np.ones(m), (ep, en)), shape=(n, n))
+    _, labels = csgraph.connected_components(graph, directed=False)
+    p.labels = labels
+    # spanning forest: a virtual root joined to one root per super-node (ground for ground's)
+    vroot = n
+    touched = np.unique(np.concatenate([ep, en]))
+    comp_roots = {}
+    for node in touched[::-1]:  # smallest id wins; ground (0) first when present
+        comp_roots[labels[node]] = node
+    roots = np.fromiter(comp_roots.values(), dtype=np.int64, count=len(comp_roots))
+    forest = sp.csr_matrix(
+        (np.ones(m + len(roots)), (np.concatenate([ep, np.full(len(roots), vroot)]), np.concatenate([en, roots]))),
+        shape=(n + 1, n + 1))
+    order, pred = csgraph.breadth_first_order(forest, vroot, directed=False, return_predecessors=True)
+    child = order[1:]
+    child = child[pred[child] != vroot]
+    parent = pred[child]
+    # the source edge joining each child to its parent (first of parallel edges)
+    keys = np.minimum(ep, en) * (n + 1) + np.maximum(ep, en)
+    sort = np.argsort(keys, kind="stable")
+    want = np.minimum(child, parent) * (n + 1) + np.maximum(child, parent)
+    edge = sort[np.searchsorted(keys[sort], want)]
+    sign = np.where(ep[edge] == child, 1.0, -1.0)  # v_child = v_parent + sign * s[slot]
+    has_slot = slot[edge] >= 0
+    D = sp.csr_matrix((sign[has_slot], (child[has_slot], slot[edge][has_slot])), shape=(n, p.n_sources))
+    T = sp.csr_matrix((np.ones(len(child)), (child, parent)), shape=(n, n))
+    P, term = D.copy(), D
+    while term.nnz:
+        term = T @ term
+        P = P + term
+    P.eliminate_zeros()
+    p.P = P.tocsr()
+    anc = np.full(n, vroot, np.int64)  # parent in the forest, vroot for roots and untouched nodes
+    anc[child] = parent
+    p.tree = _Tree(child, parent, edge, sign, _depths(child, parent, n))
+    fixed_label = labels[0]
+    free_labels = np.unique(labels[labels != fixed_label])
+    var = np.full(n, -1, np.int64)
+    free = labels != fixed_label
+    var[free] = np.searchsorted(free_labels, labels[free])
+    p.var, p.n_free = var, len(free_labels)
+
+    loop = np.ones(m, bool)
+    loop[edge] = False
+    _check_loops(p, np.flatnonzero(loop), anc)
+
+
+@dataclass
+class _Tree:
+    """Spanning forest of the source graph: each non-root node, its parent, the joining source edge,
+    the orientation (+1: the node is the edge's p end) and its depth below its super-node's root."""
+
+    child: np.ndarray
+    parent: np.ndarray
+    edge: np.ndarray
+    sign: np.ndarray
+    depth: np.ndarray
+
+
+def _depths(child, parent, n) -> np.ndarray:
+    """Depth of each child in the forest (roots are depth 0)."""
+    up = np.full(n, -1, np.int64)
+    up[child] = parent
+    depth = np.zeros(len(child), np.int64)
+    cur = parent.copy()
+    alive = np.arange(len(child))
+    while len(alive):
+        depth[alive] += 1
+        cur[alive] = up[cur[alive]]
+        alive = alive[cur[alive] >= 0]
+    return depth
+
+
+def _check_loops(p: Problem, loop_edges: np.ndarray, anc: np.ndarray) -> None:
+    """Every non-tree source edge closes a loop: it must hold for the default values and contain no
+    input source and no VCVS (whose values change per sample)."""
+    if not len(loop_edges):
+        return
+    ep, en = p.src_nodes[loop_edges, 0], p.src_nodes[loop_edges, 1]
+    U = sp.csr_matrix((np.ones(np.count_nonzero(p.src_slot[loop_edges] >= 0)),
+                       (np.flatnonzero(p.src_slot[loop_edges] >= 0), p.src_slot[loop_edges][p.src_slot[loop_edges] >= 0])),
+                      shape=(len(loop_edges), p.n_sources))
+    residual = (p.P[ep] - p.P[en] - U) @ p.s_default
+    variable = set(p.input_slots.tolist()) | set(p.e_slots.tolist())
+    edge_of = {int(c): int(e) for c, e in zip(p.tree.child, p.tree.edge)}
+    n = len(p.node_names)
+    for j, e in enumerate(loop_edges):
+        members = [int(e)] + _path_edges(int(ep[j]), int(en[j]), anc, edge_of, n)
+        names = ", ".join(p.src_names[members])
+        if any(p.src_slot[mm] in variable for mm in members):
+            raise CircuitError(f"loop of voltage sources {names} contains an input source or an amplifier "
+                               f"output, so its voltages cannot all hold")
+        scale = 1.0 + np.abs(p.s_default).max(initial=0.0)
+        if abs(residual[j]) > _LOOP_TOL * scale:
+            raise CircuitError(f"inconsistent loop of voltage sources {names}: their voltages around the "
+                               f"loop sum to {residual[j]:.6g} V, not 0")
+
+
+def _path_edges(u: int, w: int, anc: np.ndarray, edge_of: dict, n: int) -> list[int]:
+    """Source edges on the forest path between u and w (same super-node)."""
+    def up(x):
+        chain = [x]
+        while anc[x] != n:
+            x = int(anc[x])
+            chain.append(x)
+        return chain
+    cu, cw = up(u), up(w)
+    common = set(cu) & set(cw)
+    edges = [edge_of[x] for x in cu if x not in common] + [edge_of[x] for x in cw if x not in common]
+    return edges
+
+
+def _resistors(p: Problem, c: Circuit, gmin: float | None) -> None:
+    """All resistors (circuit ones, then RS, then gmin), L's sparsity map and the pieces of K."""
+    r = c["R"]
+    nodes = [r.nodes, p.rs_nodes]
+    g = [1.0 / r.value, p.rs_g]
+    if gmin is not None:
+        free_nodes = np.flatnonzero(p.var >= 0)
+        nodes.append(np.stack([free_nodes, np.zeros(len(free_nodes), np.int64)], 1))
+        g.append(np.full(len(free_nodes), float(gmin)))
+    p.r_nodes = np.concatenate(nodes).astype(np.int64).reshape(-1, 2)
+    p.g = np.concatenate(g)
+    p.n_user_resistors = len(r)
+    ra, rb = p.r_nodes[:, 0], p.r_nodes[:, 1]
+    u, w = p.var[ra], p.var[rb]
+    active = ((u >= 0) | (w >= 0)) & (u != w)
+    p._r_active = np.flatnonzero(active)
+    u, w = u[active], w[active]
+    _check_grounded(p, u, w)
+    nf = p.n_free
+    # L's structure: diagonal of every variable, and both orientations of free-free resistors
+    ff = np.flatnonzero((u >= 0) & (w >= 0))
+    keys = np.concatenate([np.arange(nf) * (nf + 1), u[ff] * nf + w[ff], w[ff] * nf + u[ff]])
+    uniq, inv = np.unique(keys, return_inverse=True)
+    p._l_indices = (uniq % max(nf, 1)).astype(np.int64)
+    p._l_indptr = np.concatenate([[0], np.cumsum(np.bincount(uniq // max(nf, 1), minlength=nf))]).astype(np.int64)
+    diag_pos = inv[:nf]
+    # each entry of L's data: position, active-resistor index, sign (g on free diagonals, -g off them)
+    fu, fw = np.flatnonzero(u >= 0), np.flatnonzero(w >= 0)
+    p._l_pos = np.concatenate([diag_pos[u[fu]], diag_pos[w[fw]], inv[nf:]])
+    p._l_res = np.concatenate([fu, fw, ff, ff])
+    p._l_sign = np.concatenate([np.ones(len(fu) + len(fw)), -np.ones(2 * len(ff))])
+    # K pieces: b_R = -Inc^T diag(g) (P_a - P_b) s ; Inc[r, u] = 1, Inc[r, w] = -1 (free ends only)
+    inc_rows = np.concatenate([np.flatnonzero(u >= 0), np.flatnonzero(w >= 0)])
+    inc_cols = np.concatenate([u[u >= 0], w[w >= 0]])
+    inc_vals = np.concatenate([-np.ones(np.count_nonzero(u >= 0)), np.ones(np.count_nonzero(w >= 0))])
+    p._inc_t = sp.csr_matrix((inc_vals, (inc_cols, inc_rows)), shape=(nf, len(u)))
+    p._delta = (p.P[ra[active]] - p.P[rb[active]]).tocsr()
+    p._delta.eliminate_zeros()
+    # current sources: +I into n, -I out of p
+    ip, in_ = c["I"].column("p"), c["I"].column("n")
+    vi_p, vi_n = p.var[ip], p.var[in_]
+    rows_i = np.concatenate([vi_n[vi_n >= 0], vi_p[vi_p >= 0]])
+    cols_i = np.concatenate([p.i_slots[vi_n >= 0], p.i_slots[vi_p >= 0]])
+    vals_i = np.concatenate([np.ones(np.count_nonzero(vi_n >= 0)), -np.ones(np.count_nonzero(vi_p >= 0))])
+    p._k_i = sp.csr_matrix((vals_i, (rows_i, cols_i)), shape=(nf, p.n_sources))
+
+
+def _check_grounded(p: Problem, u: np.ndarray, w: np.ndarray) -> None:
+    """Every free variable needs a resistive path to a fixed node; name the nodes of a floating part."""
+    nf = p.n_free
+    if not nf:
+        return
+    uu = np.where(u >= 0, u, nf)
+    ww = np.where(w >= 0, w, nf)
+    g = sp.csr_matrix((np.ones(len(uu)), (uu, ww)), shape=(nf + 1, nf + 1))
+    _, lab = csgraph.connected_components(g, directed=False)
+    floating = np.flatnonzero(lab[:nf] != lab[nf])
+    if len(floating):
+        part = floating[lab[floating] == lab[floating[0]]]
+        members = np.flatnonzero(np.isin(p.var, part))
+        names = [p.node_names[i] for i in members if "#" not in p.node_names[i]] or [p.node_names[i] for i in members]
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        raise CircuitError(f"node{'s' if len(names) > 1 else ''} {shown} "
+                           f"{'have' if len(names) > 1 else 'has'} no resistive path to ground or a grounded "
+                           f"source, so the operating point is not unique (pass gmin= to add a small "
+                           f"conductance to ground, as SPICE does)")
+
+
+def _diode_rows(p: Problem, c: Circuit) -> None:
+    """Rows x[a] - x[k] <= c0 + C s for diodes across super-nodes; the others are checked per solve."""
+    a, k = p.diode_a, p.diode_k
+    ua, uk = p.var[a], p.var[k]
+    is_row = ua != uk
+    rows = np.flatnonzero(is_row)
+    p.static_diodes = np.flatnonzero(~is_row)
+    p.row_diode = rows
+    p.row_a, p.row_k = ua[rows], uk[rows]
+    p.c0 = p.diode_vf[rows]
+    p.C = (p.P[k[rows]] - p.P[a[rows]]).tocsr()
+    p.diode_row = np.full(len(a), -1, np.int64)
+    p.diode_row[rows] = np.arange(len(rows))
+
+
+def _outputs(p: Problem, c: Circuit) -> None:
+    missing = [name for name in c.outputs if not c.has_node(name)]
+    if missing:
+        raise CircuitError(f".outputs names node{'s' if len(missing) > 1 else ''} {', '.join(missing)}, "
+                           f"which no element uses")
+    p.outputs = np.array([c.node_id(name) for name in c.outputs], dtype=np.int64)
+
+
+def _stages(p: Problem) -> None:
+    """Group free variables into stages (VCVS dependency depth) and build each stage's index maps."""
+    nf, ne = p.n_free, len(p._vcvs)
+    stage_of_var = np.zeros(nf, np.int64)
+    p._vcvs_at = {}
+    if ne:
+        stage_of_var = _vcvs_schedule(p)
+    n_stages = int(stage_of_var.max()) + 1 if nf else 0
+    row_var = np.where(p.row_a >= 0, p.row_a, p.row_k)
+    out_var = p.var[p.outputs]
+    p.stages = []
+    for t in range(n_stages):
+        variables = np.flatnonzero(stage_of_var == t) if n_stages > 1 else np.arange(nf)
+        local = np.full(nf, -1, np.int64)
+        local[variables] = np.arange(len(variables))
+        rows = np.flatnonzero(stage_of_var[row_var] == t) if n_stages > 1 else np.arange(len(row_var))
+        a, k = p.row_a[rows], p.row_k[rows]
+        outs = np.flatnonzero((out_var >= 0) & (stage_of_var[np.maximum(out_var, 0)] == t))
+        p.stages.append(Stage(variables, rows, np.where(a >= 0, local[np.maximum(a, 0)], -1),
+                              np.where(k >= 0, local[np.maximum(k, 0)], -1), outs, local[out_var[outs]]))
+
+
+def _vcvs_schedule(p: Problem) -> np.ndarray:
+    """Order components and VCVSs by dependency; set ``p._vcvs_at`` (ready stage -> VCVS indices in
+    evaluation order) and return the stage of each free variable. A cycle through amplifiers raises."""
+    import networkx as nx
+
+    nf, ne = p.n_free, len(p._vcvs)
+    names = p.circuit["E"].names
+    # components: free variables joined by resistors or coupled diode rows
+    ra, rb = p.r_nodes[p._r_active, 0], p.r_nodes[p._r_active, 1]
+    coupled = (p.row_a >= 0) & (p.row_k >= 0)
+    eu = np.concatenate([p.var[ra], p.row_a[coupled]])
+    ew = np.concatenate([p.var[rb], p.row_k[coupled]])
+    both = (eu >= 0) & (ew >= 0)
+    _, comp = csgraph.connected_components(
+        sp.csr_matrix((np.ones(np.count_nonzero(both)), (eu[both], ew[both])), shape=(nf, nf)), directed=False)
+    # which VCVS slots each node's potential depends on
+    Q = (p.P[:, p.e_slots] != 0).astype(np.int64).tocsr()
+    # component -> the nodes its energy touches (both ends of every element with a free end in it)
+    ia = np.concatenate([ra, p.diode_a[p.row_diode]])
+    ib = np.concatenate([rb, p.diode_k[p.row_diode]])
+    owner = np.concatenate([np.where(p.var[ia] >= 0, p.var[ia], p.var[ib]),
+                            np.where(p.var[ib] >= 0, p.var[ib], p.var[ia])])
+    touch = sp.csr_matrix((np.ones(2 * len(owner)),
+                           (np.concatenate([comp[owner], comp[owner]]), np.concatenate([ia, ib, ib, ia]))),
+                          shape=(comp.max() + 1 if nf else 0, len(p.var)))
+    dag = nx.DiGraph()
+    dag.add_nodes_from(("E", j) for j in range(ne))
+    dep = (touch @ Q).tocoo()
+    dag.add_edges_from((("E", int(j)), ("C", int(ci))) for ci, j in zip(dep.row, dep.col))
+    for j, (_, cp, cn, _) in enumerate(p._vcvs):
+        for node in (cp, cn):
+            if p.var[node] >= 0:
+                dag.add_edge(("C", int(comp[p.var[node]])), ("E", j))
+            for jj in Q[node].indices:
+                dag.add_edge(("E", int(jj)), ("E", j))
+    try:
+        order = list(nx.topological_sort(dag))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(dag)
+        amps = sorted({names[v[1]] for edge in cycle for v in edge[:2] if v[0] == "E"})
+        raise CircuitError(f"amplifier{'s' if len(amps) > 1 else ''} {', '.join(amps)} form a feedback loop "
+                           f"(their outputs drive their own inputs): no energy function exists") from None
+    level = {}
+    for v in order:
+        preds = [level[u] + (1 if u[0] == "C" else 0) for u in dag.predecessors(v)]
+        level[v] = max(preds, default=0)
+    stage_of_comp = np.zeros(comp.max() + 1 if nf else 0, np.int64)
+    for v in order:
+        if v[0] == "C":
+            stage_of_comp[v[1]] = level[v]
+        else:
+            p._vcvs_at.setdefault(level[v], []).append(v[1])
+    return stage_of_comp[comp] if nf else np.zeros(0, np.int64)

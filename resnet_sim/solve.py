@@ -1,0 +1,211 @@
+"""``solve``: compile if needed, solve the stage QPs in order, certify, and build the OperatingPoint.
+
+Methods (``method=``):
+
+- ``"cd"``: exact colour-blocked coordinate descent (:mod:`resnet_sim.solvers.cd`), alone.
+- ``"active-set"``: primal-dual active set with sparse factorisations (:mod:`resnet_sim.solvers.active_set`).
+- ``"cvxpy"``: the cvxpy/Clarabel reference (tests and benchmarks).
+- ``"auto"`` (default), per stage: coordinate descent when the stage is *shallow* -- every free
+  variable lies within ``AUTO_MAX_DEPTH`` resistor hops of a variable with a resistor to a fixed node
+  (layered, DRN-like circuits, where a sweep moves information across the whole network) -- otherwise the
+  active-set solver (mesh-like circuits: grids, long chains, where coordinate descent needs a number of
+  sweeps that grows with the diameter). After coordinate descent, the active-set solver polishes,
+  warm-started, when a coupled diode row (both ends free) is active or the certificate is not met.
+  ``op.method`` records what ran, e.g. ``"cd"``, ``"active-set"``, ``"cd+active-set"``.
+
+Every result carries the KKT certificate (:mod:`resnet_sim.solvers.kkt`); ``converged`` is true only
+when all four residuals are under ``tol`` for every sample. Otherwise a :class:`ConvergenceWarning` is
+issued, or with ``strict=True`` a :class:`ConvergenceError` raised. Infeasible problems (ideal diodes
+that would carry infinite current) raise :class:`~resnet_sim.errors.CircuitError`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from .compile import Problem, compile
+from .errors import CircuitError
+from .operating_point import OperatingPoint
+
+__all__ = ["solve", "ConvergenceWarning", "ConvergenceError", "METHODS", "AUTO_MAX_DEPTH"]
+
+METHODS = ("auto", "cd", "active-set", "cvxpy")
+# "auto" uses coordinate descent when every variable is within this many hops of a grounded variable.
+AUTO_MAX_DEPTH = 4
+# sweeps coordinate descent gets under "auto" before the active-set solver takes over
+AUTO_CD_SWEEPS = 2000
+
+
+class ConvergenceWarning(UserWarning):
+    """A solve stopped before its KKT certificate met the tolerance."""
+
+
+class ConvergenceError(RuntimeError):
+    """``strict=True`` and the KKT certificate did not meet the tolerance."""
+
+
+def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=None, warm_start=None,
+          strict: bool = False, gmin: float | None = None, beta: float = 0.0, targets=None,
+          max_sweeps: int = 100_000) -> OperatingPoint:
+    """DC operating point of a Circuit (compiled here, with ``gmin``) or of a compiled Problem.
+
+    ``inputs``: (B, n_inputs) values of the ``.inputs`` sources (volts or amperes), or (n_inputs,) for one
+    sample. ``warm_start``: an OperatingPoint of the same Problem (same B, or B = 1) or an (n_free, B)
+    array of free-variable potentials (volts). ``beta`` (siemens, >= 0) and ``targets`` (B, n_outputs)
+    volts nudge the outputs (equilibrium propagation). ``tol``: KKT tolerance (amperes, volts, watts)
+    and the coordinate-descent step tolerance (volts). ``max_sweeps``: coordinate-descent sweep limit.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if isinstance(circuit_or_problem, Problem):
+        problem = circuit_or_problem
+        if gmin is not None and gmin != problem.gmin:
+            raise ValueError("gmin is fixed at compile time: compile(circuit, gmin=...) again")
+    else:
+        problem = compile(circuit_or_problem, gmin=gmin)
+
+    from .solvers.kkt import certificate, converged_mask, infeasible_rows
+
+    s = problem.source_values(inputs)
+    batched = inputs is not None and np.ndim(inputs) == 2
+    B = s.shape[1]
+    x0, lam0 = _warm(problem, warm_start, B)
+    x = np.zeros((problem.n_free, B))
+    lam = np.zeros((len(problem.c0), B))
+    used, sweeps, residuals = [], 0, []
+    for t, stage in enumerate(problem.stages):
+        problem.update_vcvs(s, x, t)
+        qp = problem.qp(t, s, beta=beta, targets=targets)
+        bad = infeasible_rows(qp) if qp.m else None
+        if bad is not None:
+            names = problem.diode_names_of_rows(stage.rows[np.asarray(bad, dtype=np.int64)])
+            raise CircuitError(f"ideal diodes {', '.join(names)} are forward-biased between sources: they "
+                               f"would carry infinite current, so no finite operating point exists")
+        sx0 = None if x0 is None else x0[stage.variables]
+        slam0 = None if lam0 is None else lam0[stage.rows]
+        sol, name = _solve_stage(qp, stage, method, tol, sx0, slam0, max_sweeps)
+        lam_t, res = certificate(qp, sol.x, sol.lam)
+        x[stage.variables] = sol.x
+        lam[stage.rows] = lam_t
+        used.append(name)
+        sweeps += sol.iterations
+        residuals.append(res)
+    problem.update_vcvs(s, x, len(problem.stages))
+    problem.check_static_diodes(s, x, tol)
+
+    keys = ("stationarity", "feasibility", "dual", "complementarity")
+    worst = {k: np.max([r[k] for r in residuals], axis=0) if residuals else np.zeros(B) for k in keys}
+    ok = converged_mask(worst, tol) if residuals else np.ones(B, bool)
+    op = OperatingPoint(problem, x, lam, s, batched=batched, method=_method_label(used, method), sweeps=sweeps,
+                        residuals=worst, converged=ok, tol=tol, beta=beta, targets=targets)
+    if not op.converged:
+        worst_txt = ", ".join(f"{k} {np.max(v):.3g}" for k, v in worst.items())
+        msg = (f"{problem.circuit.title!r}: {op.method} stopped before the KKT certificate met tol={tol:g} ({worst_txt}; "
+               f"{int(np.count_nonzero(~np.asarray(ok)))} of {B} samples)")
+        if strict:
+            raise ConvergenceError(msg)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+    return op
+
+
+def _method_label(used: list[str], method: str) -> str:
+    """One name when every stage used the same solver, else the distinct ones joined by ','."""
+    distinct = list(dict.fromkeys(used))
+    return distinct[0] if len(distinct) == 1 else (",".join(distinct) if distinct else
+                                                   ("active-set" if method == "auto" else method))
+
+
+def _warm(problem: Problem, warm_start, B: int):
+    """(x0 (n_free, B) or None, lam0 (n_rows, B) or None) from an OperatingPoint or an array."""
+    if warm_start is None:
+        return None, None
+    if isinstance(warm_start, OperatingPoint):
+        x0, lam0 = warm_start.x, warm_start.lam
+    else:
+        x0, lam0 = np.asarray(warm_start, dtype=np.float64), None
+        if x0.ndim == 1:
+            x0 = x0[:, None]
+    if x0.shape[0] != problem.n_free or x0.shape[1] not in (1, B):
+        raise ValueError(f"warm_start must have shape ({problem.n_free}, {B}) or ({problem.n_free}, 1), "
+                         f"got {x0.shape}")
+    x0 = np.broadcast_to(x0, (problem.n_free, B)).copy()
+    if lam0 is not None:
+        lam0 = np.broadcast_to(lam0, (lam0.shape[0], B)).copy()
+    return x0, lam0
+
+
+def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps):
+    """Solve one stage QP with ``method``; returns (QPSolution, the label of what ran); the solution's
+    ``iterations`` count cd sweeps plus active-set iterations."""
+    if qp.n == 0:
+        from .solvers.qp import QPSolution
+
+        return QPSolution(np.zeros((0, qp.batch)), np.zeros((0, qp.batch)), 0, "none"), "active-set"
+    if method == "cvxpy":
+        from .solvers.reference import solve_cvxpy
+
+        return solve_cvxpy(qp), "cvxpy"
+    if method == "active-set":
+        return _active_set(qp, tol, x0, lam0), "active-set"
+    if method == "cd":
+        return _cd(qp, stage, tol, x0, max_sweeps), "cd"
+    # auto
+    if not _shallow(qp, stage):
+        return _active_set(qp, tol, x0, lam0), "active-set"
+    sol = _cd(qp, stage, tol, x0, min(max_sweeps, AUTO_CD_SWEEPS))
+    if _needs_polish(qp, sol, tol):
+        polished = _active_set(qp, tol, sol.x, None)
+        polished.iterations += sol.iterations
+        return polished, "cd+active-set"
+    return sol, "cd"
+
+
+def _cd(qp, stage, tol, x0, max_sweeps):
+    from .solvers.cd import solve_cd
+    from .solvers.colouring import colour_variables
+
+    if "colours" not in stage.cache:
+        stage.cache["colours"] = colour_variables(qp)
+    return solve_cd(qp, x0=x0, tol=tol, max_sweeps=max_sweeps, colours=stage.cache["colours"])
+
+
+def _active_set(qp, tol, x0, lam0):
+    from .solvers.active_set import solve_active_set
+
+    return solve_active_set(qp, x0=x0, lam0=lam0, tol=min(tol, 1e-12))
+
+
+def _needs_polish(qp, sol, tol) -> bool:
+    """After cd: polish when cd did not converge or an active coupled diode row may hold it back."""
+    if not sol.info.get("converged", True):
+        return True
+    coupled = (qp.a >= 0) & (qp.k >= 0)
+    if not coupled.any():
+        return False
+    x = sol.x
+    slack = qp.c[coupled] - (x[qp.a[coupled]] - x[qp.k[coupled]])
+    return bool((slack <= tol).any())
+
+
+def _shallow(qp, stage) -> bool:
+    """The "auto" rule: every variable within AUTO_MAX_DEPTH hops of a grounded variable (cached)."""
+    if "depth" not in stage.cache:
+        stage.cache["depth"] = _depth_from_ground(qp.L)
+    return stage.cache["depth"] <= AUTO_MAX_DEPTH
+
+
+def _depth_from_ground(L: sp.csr_matrix) -> int:
+    """Largest number of resistor hops from a variable to the nearest grounded one (row sum > 0)."""
+    n = L.shape[0]
+    grounded = np.flatnonzero(np.asarray(L.sum(axis=1)).ravel() > 1e-12 * np.abs(L.diagonal()))
+    adj = sp.csr_matrix((np.ones(L.nnz), L.indices, L.indptr), shape=(n, n))
+    root = sp.csr_matrix((np.ones(len(grounded)), (np.full(len(grounded), n), grounded)), shape=(n + 1, n + 1))
+    g = sp.bmat([[adj, None], [None, sp.csr_matrix((1, 1))]]).tocsr() + root
+    dist = csgraph.shortest_path(g, method="D", unweighted=True, directed=False, indices=n)
+    return int(np.max(dist[:n])) - 1 if n else 0
