@@ -1,0 +1,73 @@
+"""Reference solver: the diode QP (see ``qp.py``) handed to cvxpy and an interior-point solver (Clarabel).
+
+For tests and benchmarks only; cvxpy is imported inside ``solve_cvxpy`` so ``import resnet_sim`` stays light.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from resnet_sim.solvers.kkt import certificate, converged_mask, residual_scale
+from resnet_sim.solvers.qp import QP, QPSolution
+
+TIGHT = {"CLARABEL": {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}}
+"""Default solver options: tighter than Clarabel's own (1e-8) so the reference is good to ~1e-10 V."""
+
+
+def solve_cvxpy(qp: QP, solver: str = "CLARABEL", scale: bool = True, tol: float = 1e-8, **opts) -> QPSolution:
+    """Solve each batch column of ``qp`` with cvxpy: min ½ xᵀ L x − bᵀ x subject to A x ≤ c.
+
+    The objective is the reduced Laplacian form ``0.5 * quad_form(x, psd_wrap(L)) - b @ x`` (one term, not
+    one per resistor); b and c are cvxpy Parameters, so the problem is built once and re-solved per column.
+    With ``scale`` the objective is divided by max diag(L) (siemens) so it is O(volts²) for the solver;
+    x is unchanged and lam is scaled back to amperes. ``opts`` go to ``problem.solve`` (defaults: ``TIGHT``).
+
+    Returns a QPSolution: x (n, B) volts, lam (m, B) amperes (the constraint duals), iterations = the most
+    solver iterations over columns; info["solve_time"] and info["wall_time"] are (B,) seconds: the solver's
+    own time (``solver_stats.solve_time``) and the whole ``problem.solve`` call per column, and
+    info["setup_time"] the one-off problem construction; info["residuals"] the KKT residuals
+    (``kkt.certificate``) and info["converged"] their verdict at ``tol`` (``kkt.converged_mask`` with
+    ``kkt.residual_scale``). Raises ValueError if a column is infeasible and
+    RuntimeError for any other status than optimal, naming the column and the status.
+    """
+    import cvxpy as cp
+
+    t0 = time.perf_counter()
+    n, m, B = qp.n, qp.m, qp.batch
+    s = float(qp.L.diagonal().max()) if (scale and n) else 1.0
+    x = cp.Variable(n)
+    b = cp.Parameter(n)
+    objective = 0.5 * cp.quad_form(x, cp.psd_wrap(qp.L / s)) - b @ x
+    constraints = []
+    if m:
+        c = cp.Parameter(m)
+        constraints = [qp.constraint_matrix() @ x <= c]
+    problem = cp.Problem(cp.Minimize(objective), constraints)
+    setup = time.perf_counter() - t0
+    opts = {**TIGHT.get(solver.upper(), {}), **opts}
+
+    X, lam = np.empty((n, B)), np.zeros((m, B))
+    solve_time, wall_time, iters = np.empty(B), np.empty(B), 0
+    for j in range(B):
+        b.value = qp.b[:, j] / s
+        if m:
+            c.value = qp.c[:, j]
+        t = time.perf_counter()
+        problem.solve(solver=solver, **opts)
+        wall_time[j] = time.perf_counter() - t
+        if problem.status in ("infeasible", "infeasible_inaccurate"):
+            raise ValueError(f"QP column {j} is infeasible: no x satisfies the diode rows A x <= c "
+                             f"({solver} status {problem.status!r})")
+        if problem.status != "optimal":
+            raise RuntimeError(f"{solver} did not solve QP column {j}: status {problem.status!r}")
+        X[:, j] = x.value
+        if m:
+            lam[:, j] = constraints[0].dual_value * s
+        solve_time[j] = problem.solver_stats.solve_time or np.nan
+        iters = max(iters, problem.solver_stats.num_iters or 0)
+    _, residuals = certificate(qp, X, lam)
+    info = {"solve_time": solve_time, "wall_time": wall_time, "setup_time": setup, "solver": solver,
+            "residuals": residuals, "converged": converged_mask(residuals, tol, residual_scale(qp, X))}
+    return QPSolution(x=X, lam=lam, iterations=iters, method="cvxpy", info=info)
