@@ -1,0 +1,142 @@
+"""The ngspice bridge: raw files, export, failure detection, agreement with closed forms and with our solver."""
+
+import math
+import struct
+
+import numpy as np
+import pytest
+
+from resnet_sim.circuit import Circuit, DiodeModel
+from resnet_sim import spice
+from resnet_sim.spice.export import SpiceDeck
+from resnet_sim.spice.raw import RawFileError, read_raw
+
+VT = 1.380649e-23 * 300.15 / 1.602176634e-19  # thermal voltage at ngspice's default 27 C, volts
+
+
+def _raw_bytes(names, values, flags="real", title="t", plotname="Operating Point"):
+    values = np.asarray(values)
+    header = (f"Title: {title}\nDate: today\nPlotname: {plotname}\nFlags: {flags}\n"
+              f"No. Variables: {len(names)}\nNo. Points: {values.shape[0]}\nVariables:\n"
+              + "".join(f"\t{k}\t{n}\t{'voltage' if n.startswith('v') else 'current'}\n" for k, n in enumerate(names))
+              + "Binary:\n")
+    flat = values.astype(np.complex128).view(np.float64) if flags == "complex" else values.astype(np.float64)
+    return header.encode() + struct.pack(f"<{flat.size}d", *flat.ravel())
+
+
+def test_read_raw_two_plots_full_precision(tmp_path):
+    real = np.array([[1 / 3, -2e-300, math.pi], [0.1, 0.2, 0.3]])
+    cplx = np.array([[1 + 2j, -0.5j]])
+    path = tmp_path / "x.raw"
+    path.write_bytes(_raw_bytes(["v(a)", "v(x1.b)", "i(v1)"], real)
+                     + _raw_bytes(["V(a)", "i(v.x1.v2)"], cplx, flags="complex", plotname="AC Analysis"))
+    op, ac = read_raw(path)
+    assert op.names == ("v(a)", "v(x1.b)", "i(v1)") and op.types == ("voltage", "voltage", "current")
+    assert np.array_equal(op.values, real) and op.point(1) == {"v(a)": 0.1, "v(x1.b)": 0.2, "i(v1)": 0.3}
+    assert ac.plotname == "AC Analysis" and ac.names == ("v(a)", "i(v.x1.v2)")
+    assert np.array_equal(ac.values, cplx)
+
+
+def test_read_raw_rejects_truncated_file(tmp_path):
+    path = tmp_path / "x.raw"
+    path.write_bytes(_raw_bytes(["v(a)", "v(b)"], np.ones((1, 2)))[:-4])
+    with pytest.raises(RawFileError, match="truncated"):
+        read_raw(path)
+
+
+def _divider() -> Circuit:
+    """1 V over 1k + 3k (node mid = 0.75 V), an x2 VCVS on mid, a flattened-style subcircuit name."""
+    c = Circuit("divider")
+    c.add("V", "v1", ["in", "0"], 1.0)
+    c.add("R", "r1", ["in", "mid"], 1e3)
+    c.add("R", "x1.r2", ["mid", "0"], 3e3)
+    c.add("E", "e1", ["o", "0", "mid", "0"], 2.0)
+    c.add("R", "rl", ["o", "x1.q"], 1e3)
+    c.add("V", "x1.vsense", ["x1.q", "0"], 0.0)
+    c.add("C", "c1", ["mid", "0"], 1e-9)
+    c.add("L", "l1", ["o", "o2"], 1e-3)
+    c.add("R", "r3", ["o2", "0"], 1e3)
+    c.inputs, c.outputs = ["v1"], ["o"]
+    return c
+
+
+def test_export_card_names_and_dropped_annotations():
+    deck = spice.export(_divider())
+    lines = deck.text.splitlines()
+    assert lines[0] == "divider" and lines[-1] == ".end"
+    assert "r.x1.r2 mid 0 3000.0" in lines and "v.x1.vsense x1.q 0 0.0" in lines and "e1 o 0 mid 0 2.0" in lines
+    assert ".options reltol=1e-06 vntol=1e-09 abstol=1e-15" in lines and ".options acct" in lines
+    assert not any(line.startswith((".inputs", ".outputs", ".trainable")) for line in lines)
+    assert deck.branches == {"v1": "v1", "v.x1.vsense": "x1.vsense", "e1": "e1"}
+
+
+@pytest.mark.ngspice
+def test_divider_matches_closed_form(ngspice):
+    result = spice.simulate(_divider(), ngspice=ngspice)
+    v = result.voltages
+    assert v["in"] == 1.0 and v["mid"] == pytest.approx(0.75, abs=1e-12)
+    assert v["o"] == pytest.approx(1.5, abs=1e-12) and v["o2"] == pytest.approx(1.5, abs=1e-12)
+    # SPICE sign: current entering the + terminal; 1 V drives 0.25 mA out of v1's + terminal
+    assert result.currents["v1"] == pytest.approx(-0.25e-3, rel=1e-9)
+    assert result.currents["x1.vsense"] == pytest.approx(1.5e-3, rel=1e-9)
+    assert set(v) == {"in", "mid", "o", "o2", "x1.q"}
+    assert result.wall > 0 and "total_analysis_time" in result.stats and "matrix_reorder_time" in result.stats
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("n", [1e-2, 1e-4, 1e-6])
+def test_diode_drop_is_n_vt_log(ngspice, n):
+    """1 mA forced through the near-ideal diode: V = N Vt ln(1 + I/IS), the gap to the ideal 0 V."""
+    c = Circuit("forward diode")
+    c.add("I", "i1", ["0", "a"], 1e-3)
+    c.add("D", "d1", ["a", "0"])
+    v = spice.simulate(c, ngspice=ngspice, diode_n=n).voltages["a"]
+    assert v == pytest.approx(n * VT * math.log(1 + 1e-3 / 1e-12), rel=1e-3)
+
+
+@pytest.mark.ngspice
+def test_forward_drop_and_series_resistance(ngspice):
+    """5 V, 1 kohm, diode VF = 0.7 V, RS = 100 ohm: I = 4.3 V / 1.1 kohm, reported under the diode's name."""
+    c = Circuit("vf diode")
+    c.models["dv"] = DiodeModel(vf=0.7, rs=100.0)
+    c.add("V", "v1", ["in", "0"], 5.0)
+    c.add("R", "r1", ["in", "a"], 1e3)
+    c.add("D", "d1", ["a", "0"], model="dv")
+    result = spice.simulate(c, ngspice=ngspice)
+    i = 4.3 / 1.1e3
+    assert result.currents["d1"] == pytest.approx(i, abs=1e-9)
+    assert result.voltages["a"] == pytest.approx(0.7 + 100 * i, abs=1e-6)
+    assert set(result.voltages) == {"in", "a"}  # the internal node stays internal
+
+
+@pytest.mark.ngspice
+def test_singular_circuit_is_an_error(ngspice):
+    c = Circuit("floating")
+    c.add("V", "v1", ["in", "0"], 1.0)
+    c.add("R", "r1", ["in", "a"], 1e3)
+    c.add("R", "r2", ["b", "c"], 1e3)
+    c.add("I", "i1", ["0", "b"], 1e-3)
+    with pytest.raises(spice.SpiceError, match="singular matrix") as err:
+        spice.simulate(c, ngspice=ngspice)
+    assert any("check node b" in line for line in err.value.lines)
+
+
+@pytest.mark.ngspice
+def test_parse_error_is_an_error(ngspice):
+    deck = SpiceDeck("bad\nV1 in 0 1\nR1 in 0 foo\n.op\n.end\n", {"in": "in"}, {})
+    with pytest.raises(spice.SpiceError, match="exited with status 1") as err:
+        spice.run(deck, ngspice=ngspice)
+    assert any("foo" in line for line in err.value.lines)
+
+
+@pytest.mark.ngspice
+def test_timeout(ngspice):
+    from resnet_sim.models.drn import drn_circuit
+
+    with pytest.raises(spice.SpiceTimeout, match="timed out after 0.2 s"):  # ngspice needs ~2 s on it
+        spice.simulate(drn_circuit([1568, 100, 10]), timeout=0.2, ngspice=ngspice)
+
+
+def test_missing_binary_says_how_to_install():
+    with pytest.raises(spice.SpiceError, match="apt-get install ngspice"):
+        spice.simulate(_divider(), ngspice="/nonexistent/ngspice")
