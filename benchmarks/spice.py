@@ -53,6 +53,7 @@ MAX_MEMORY = 8e9  # bytes of address space allowed to one ngspice run (the machi
 # grows far faster than their size (measured: 0.5 s at 2e3 elements, 35 s at 6e3), so each would only
 # spend the full cap to confirm "> cap"
 SKIP_AFTER_CAP = ("random",)
+DIODE_NS = (1e-2, 1e-4, 1e-6)  # emission coefficients of the diode-model gap table
 
 
 def circuit_key(circuit, options: spice.SpiceOptions) -> str:
@@ -140,6 +141,11 @@ def ngspice_phase(families: list[Family], options, runs: int, timeout: float) ->
                 capped.setdefault(family.series, family.name)
 
 
+def our_voltages(op) -> dict[str, float]:
+    """Node name -> our potential (volts) of an unbatched OperatingPoint."""
+    return dict(zip(op.node_names, op.voltages[:, 0].tolist()))
+
+
 def ours(family: Family, runs: int) -> dict:
     """Our figures: whole ``resnet-sim op FILE`` process (median of ``runs``), in-process solve (median of
     ``runs`` after one warm-up), and max |dV| against ngspice's voltages."""
@@ -152,23 +158,40 @@ def ours(family: Family, runs: int) -> dict:
         start = time.perf_counter()
         op = rs.solve(family.circuit)
         solve.append(time.perf_counter() - start)
-    row = {"ours_process_s": statistics.median(process), "ours_solve_s": statistics.median(solve),
-           "converged": bool(op.converged)}
+    row = {"ours_runs": runs, "ours_process_s": statistics.median(process), "ours_solve_s": statistics.median(solve),
+           "ours_method": op.method, "converged": op.converged, "max_dv_V": float("nan"), "rel_dv": float("nan")}
     if family.voltages_path.exists():
-        saved = np.load(family.voltages_path)
-        theirs = dict(zip(saved["names"].tolist(), saved["values"].tolist()))
-        ours_v = {name: op.voltage(name) for name in theirs}
-        row["max_dv_V"], row["rel_dv"] = max_abs_dv(ours_v, theirs)
+        row["max_dv_V"], row["rel_dv"] = max_abs_dv(our_voltages(op), saved_voltages(family))
     return row
 
 
-def ngspice_row(family: Family) -> dict:
+def saved_voltages(family: Family) -> dict[str, float]:
+    saved = np.load(family.voltages_path)
+    return dict(zip(saved["names"].tolist(), saved["values"].tolist()))
+
+
+def ngspice_row(family: Family, timeout: float) -> dict:
+    """ngspice's medians and its status: ok, "> timeout s", an error, or why it was not run."""
     r = family.record
     walls = [run["wall"] for run in r["runs"]]
     analysis = [run["stats"].get("total_analysis_time", float("nan")) for run in r["runs"]]
-    return {"ngspice_runs": len(walls), "ngspice_capped": r["capped"], "ngspice_error": r["error"],
+    status = ("ok" if walls else "no run yet") if not (r["capped"] or r["error"] or r.get("skipped")) else (
+        f"> {timeout:g} s" if r["capped"] else r["error"] or r["skipped"])
+    return {"ngspice_status": status, "ngspice_runs": len(walls),
             "ngspice_process_s": statistics.median(walls) if walls else float("nan"),
             "ngspice_analysis_s": statistics.median(analysis) if analysis else float("nan")}
+
+
+def diode_gap(name: str, ns, timeout: float) -> dict[float, float]:
+    """Max |dV| (volts) between our ideal-diode answer and ngspice with diode emission coefficient N, per N."""
+    op = rs.solve(BENCH_FAMILIES[name]())
+    gaps = {}
+    for n in ns:
+        family = Family(name, spice.SpiceOptions(diode_n=n))
+        if not family.ngspice_done(1):
+            run_ngspice(family, spice.SpiceOptions(diode_n=n), timeout)
+        gaps[n] = max_abs_dv(our_voltages(op), saved_voltages(family))[0] if family.record["runs"] else float("nan")
+    return gaps
 
 
 def main(argv=None) -> int:
@@ -179,6 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of our side (medians)")
     parser.add_argument("--timeout", type=float, default=600.0, help="cap on one ngspice run, seconds")
     parser.add_argument("--phase", choices=["ngspice", "ours", "all"], default="all")
+    parser.add_argument("--diode-gap", default="drn-xs,grid-100",
+                        help="families on which to measure the gap to the ideal answer for N = 1e-2, 1e-4, 1e-6")
     args = parser.parse_args(argv)
     options = spice.SpiceOptions()
     names = [n.strip() for n in args.families.split(",") if n.strip()]
@@ -189,12 +214,16 @@ def main(argv=None) -> int:
     if args.phase in ("ngspice", "all"):
         ngspice_phase(families, options, args.ngspice_runs, args.timeout)
     if args.phase in ("ours", "all"):
+        from benchmarks.spice_report import write_report
+
         rows = []
         for family in families:
             print(f"[ours] {family.name}", flush=True)
             rows.append({"family": family.name, "n_elements": family.n_elements,
-                         "has_diodes": len(family.circuit["D"]) > 0, **ngspice_row(family), **ours(family, args.runs)})
-        write_report(rows, args, options)
+                         "n_diodes": len(family.circuit["D"]), **ngspice_row(family, args.timeout),
+                         **ours(family, args.runs)})
+        gaps = {name: diode_gap(name, DIODE_NS, args.timeout) for name in args.diode_gap.split(",") if name}
+        write_report(rows, gaps, args)
     return 0
 
 
