@@ -2,12 +2,16 @@
 
 import math
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from resnet_sim.circuit import Circuit, DiodeModel
+import resnet_sim as rs
 from resnet_sim import spice
+from resnet_sim.circuit import Circuit, DiodeModel
+from resnet_sim.cli import main
+from resnet_sim.spice.compare import max_abs_dv
 from resnet_sim.spice.export import SpiceDeck
 from resnet_sim.spice.raw import RawFileError, read_raw
 
@@ -140,3 +144,73 @@ def test_timeout(ngspice):
 def test_missing_binary_says_how_to_install():
     with pytest.raises(spice.SpiceError, match="apt-get install ngspice"):
         spice.simulate(_divider(), ngspice="/nonexistent/ngspice")
+
+
+# ---------------------------------------------------------------------------- against our solver
+NETLISTS = sorted((Path(__file__).resolve().parents[1] / "netlists").glob("*.cir"))
+DIODE_TOL = 1e-5  # volts: the near-ideal diode model's gap to the ideal one (module docstring of spice.export)
+
+
+def _gap(circuit, **options):
+    """(max |dV| volts, relative) between our answer and ngspice's, and the largest source-current gap (A)."""
+    op = rs.solve(circuit)
+    result = spice.simulate(circuit, **options)
+    ours = dict(zip(op.node_names, op.voltages[:, 0].tolist()))
+    gap, rel = max_abs_dv(ours, result.voltages)
+    di = max((abs(op.current(name) - i) for name, i in result.currents.items()), default=0.0)
+    return gap, rel, di
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("path", NETLISTS, ids=lambda p: p.name)
+def test_netlist_agrees_with_ngspice(ngspice, path):
+    c = rs.read_netlist(path)
+    gap, rel, di = _gap(c, ngspice=ngspice)
+    if len(c["D"]):
+        assert gap <= DIODE_TOL
+    else:
+        assert rel <= 1e-9 and di <= 1e-9 * max(1e-3, max(abs(v) for v in spice.simulate(c).currents.values()))
+
+
+DIODE_NETLISTS = [p for p in NETLISTS if len(rs.read_netlist(p)["D"])] if NETLISTS else []
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("path", DIODE_NETLISTS, ids=lambda p: p.name)
+def test_diode_gap_shrinks_as_the_model_steepens(ngspice, path):
+    c = rs.read_netlist(path)
+    gaps = [_gap(c, ngspice=ngspice, diode_n=n)[0] for n in (1e-2, 1e-4, 1e-6)]
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] <= DIODE_TOL
+
+
+@pytest.mark.ngspice
+def test_compare_divider(ngspice):
+    comparison = spice.compare(_divider(), ngspice=ngspice)
+    assert comparison.max_dv <= 1e-12 and comparison.rel_dv <= 1e-12
+    assert set(comparison.dv) == {"in", "mid", "o", "o2", "x1.q"}
+    assert min(comparison.spice_process, comparison.ours_process, comparison.ours_solve) > 0
+    text = comparison.table()
+    assert "max |dV|" in text and "whole process" in text and "divider" in text
+
+
+@pytest.mark.ngspice
+def test_cli_spice(ngspice, tmp_path, capsys):
+    path = tmp_path / "divider.cir"
+    path.write_text(rs.write_netlist(_divider()))
+    assert main(["spice", str(path), "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "max |dV|" in out and "ngspice" in out and "resnet-sim op" in out
+
+
+@pytest.mark.ngspice
+def test_cli_spice_failure_is_one_line(ngspice, tmp_path, capsys):
+    path = tmp_path / "divider.cir"
+    path.write_text(rs.write_netlist(_divider()))
+    assert main(["spice", str(path), "--timeout", "1e-4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{path}: ngspice timed out after 0.0001 s"]
+
+
+def test_cli_spice_missing_file(tmp_path, capsys):
+    assert main(["spice", str(tmp_path / "nope.cir")]) == 2
+    assert capsys.readouterr().err.strip() == f"{tmp_path / 'nope.cir'}: no such file"

@@ -7,6 +7,7 @@
     print(spice.compare(circuit, repeat=3))     # both tools: max |dV| and timings
 """
 
+from .compare import Comparison, compare
 from .export import SpiceDeck, SpiceOptions, export
 from .raw import RawFileError, RawPlot, read_raw
 from .run import SpiceError, SpiceResult, SpiceTimeout, run
@@ -18,5 +19,5 @@ def simulate(circuit, timeout: float = 600.0, ngspice: str = "ngspice", **option
     return run(export(circuit, SpiceOptions(**options)), timeout=timeout, ngspice=ngspice)
 
 
-__all__ = ["SpiceDeck", "SpiceOptions", "export", "RawFileError", "RawPlot", "read_raw", "SpiceError",
+__all__ = ["Comparison", "compare", "SpiceDeck", "SpiceOptions", "export", "RawFileError", "RawPlot", "read_raw", "SpiceError",
            "SpiceResult", "SpiceTimeout", "run", "simulate"]
