@@ -28,11 +28,12 @@ NNLS_DENSE_ROWS = 2000
 """Components with more active rows than this use sparse bounded least squares instead of dense NNLS."""
 
 
-def slack(qp: QP, x: np.ndarray) -> np.ndarray:
-    """(m, B) slack c − A x of every diode row, volts (negative = violated)."""
-    x = np.asarray(x, dtype=np.float64).reshape(qp.n, -1)
+def slack(qp: QP, x: np.ndarray, cols=slice(None)) -> np.ndarray:
+    """(m, B') slack c − A x volts (negative = violated) of x (n, B'), the batch columns ``cols`` of qp."""
+    c = qp.c[:, cols]
+    x = np.asarray(x, dtype=np.float64).reshape(qp.n, c.shape[1])
     xe = np.vstack([x, np.zeros((1, x.shape[1]))])  # index -1 reads the fixed end, 0 V
-    return qp.c - (xe[qp.a] - xe[qp.k])
+    return c - (xe[qp.a] - xe[qp.k])
 
 
 def certificate(qp: QP, x: np.ndarray, lam: np.ndarray | None = None,
@@ -49,14 +50,14 @@ def certificate(qp: QP, x: np.ndarray, lam: np.ndarray | None = None,
     squares on that block; tiny negatives are clipped to 0. Inactive rows carry 0. Parallel active rows share
     a non-unique current: one valid split is returned, and the residuals are those of the returned lam.
     """
-    x = np.asarray(x, dtype=np.float64).reshape(qp.n, -1)
+    x = np.asarray(x, dtype=np.float64).reshape(qp.n, qp.batch)
     A = qp.constraint_matrix()
     s = slack(qp, x)
     g = qp.L @ x - qp.b
     if lam is None:
         active = s <= active_rtol * (1.0 + np.abs(qp.c))
         lam = nonnegative_multipliers(qp, g, active, A)
-    lam = np.asarray(lam, dtype=np.float64).reshape(qp.m, -1)
+    lam = np.asarray(lam, dtype=np.float64).reshape(qp.m, x.shape[1])
     B = x.shape[1]
     zero = np.zeros(B)
     residuals = {
@@ -74,7 +75,7 @@ def residual_scale(qp: QP, x: np.ndarray) -> dict[str, np.ndarray]:
     "feasibility" → 1 (volts are absolute), "stationarity" and "dual" → I, "complementarity" → I · V watts.
     I is the largest current a 1 V (or ‖x‖∞) error could drive, so tol · I is tol volts' worth of current.
     """
-    x = np.asarray(x, dtype=np.float64).reshape(qp.n, -1)
+    x = np.asarray(x, dtype=np.float64).reshape(qp.n, qp.batch)
     v = np.maximum(1.0, np.abs(x).max(axis=0)) if qp.n else np.ones(x.shape[1])
     lnorm = abs(qp.L).sum(axis=1).max() if qp.n else 0.0
     i = np.maximum(np.abs(qp.b).max(axis=0) if qp.n else 0.0, lnorm * v)
@@ -103,8 +104,8 @@ def least_squares_multipliers(qp: QP, g: np.ndarray, active: np.ndarray) -> tupl
     cycle get 0. Also returns the (m, B) int32 block label of each active row (−1 inactive), unique within
     a column. Used by the active-set solver, where the equality-constrained x makes the system consistent.
     """
-    g = np.ascontiguousarray(g, dtype=np.float64).reshape(qp.n, -1)
-    active = np.ascontiguousarray(active, dtype=np.bool_).reshape(qp.m, -1)
+    g = np.ascontiguousarray(g, dtype=np.float64).reshape(qp.n, np.shape(g)[-1])
+    active = np.ascontiguousarray(active, dtype=np.bool_).reshape(qp.m, g.shape[1])
     return _forest_multipliers(qp.n, qp.a, qp.k, active, g)
 
 
