@@ -56,8 +56,10 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     ``inputs``: (B, n_inputs) values of the ``.inputs`` sources (volts or amperes), or (n_inputs,) for one
     sample. ``warm_start``: an OperatingPoint of the same Problem (same B, or B = 1) or an (n_free, B)
     array of free-variable potentials (volts). ``beta`` (siemens, >= 0) and ``targets`` (B, n_outputs)
-    volts nudge the outputs (equilibrium propagation). ``tol``: KKT tolerance (amperes, volts, watts)
-    and the coordinate-descent step tolerance (volts). ``max_sweeps``: coordinate-descent sweep limit.
+    volts nudge the outputs (equilibrium propagation). ``tol``: the KKT tolerance, relative as in
+    ``kkt.converged_mask`` with ``kkt.residual_scale`` (feasibility within tol volts; stationarity and
+    diode currents within tol times the stage's current scale, amperes), and the coordinate-descent step
+    tolerance (volts). ``max_sweeps``: coordinate-descent sweep limit.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -70,7 +72,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     else:
         problem = compile(circuit_or_problem, gmin=gmin)
 
-    from .solvers.kkt import certificate, converged_mask, infeasible_rows
+    from .solvers.kkt import certificate, converged_mask, infeasible_rows, residual_scale
 
     s = problem.source_values(inputs)
     batched = inputs is not None and np.ndim(inputs) == 2
@@ -78,7 +80,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     x0, lam0 = _warm(problem, warm_start, B)
     x = np.zeros((problem.n_free, B))
     lam = np.zeros((len(problem.c0), B))
-    used, sweeps, residuals = [], 0, []
+    used, sweeps, residuals, ok = [], 0, [], np.ones(B, bool)
     for t, stage in enumerate(problem.stages):
         problem.update_vcvs(s, x, t)
         qp = problem.qp(t, s, beta=beta, targets=targets)
@@ -96,12 +98,12 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
         used.append(name)
         sweeps += sol.iterations
         residuals.append(res)
+        ok &= converged_mask(res, tol, residual_scale(qp, sol.x))
     problem.update_vcvs(s, x, len(problem.stages))
     problem.check_static_diodes(s, x, tol)
 
     keys = ("stationarity", "feasibility", "dual", "complementarity")
     worst = {k: np.max([r[k] for r in residuals], axis=0) if residuals else np.zeros(B) for k in keys}
-    ok = converged_mask(worst, tol) if residuals else np.ones(B, bool)
     op = OperatingPoint(problem, x, lam, s, batched=batched, method=_method_label(used, method), sweeps=sweeps,
                         residuals=worst, converged=ok, tol=tol, beta=beta, targets=targets)
     if not op.converged:
@@ -178,7 +180,7 @@ def _cd(qp, stage, tol, x0, max_sweeps):
 def _active_set(qp, tol, x0, lam0):
     from .solvers.active_set import solve_active_set
 
-    return solve_active_set(qp, x0=x0, lam0=lam0, tol=min(tol, 1e-12))
+    return solve_active_set(qp, x0=x0, lam0=lam0, tol=tol)
 
 
 def _needs_polish(qp, sol, tol) -> bool:

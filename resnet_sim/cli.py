@@ -1,0 +1,140 @@
+"""The ``resnet-sim`` command.
+
+Each sub-command is a pair of small functions -- one adds its arguments to an argparse parser, one runs
+it and returns the exit status -- registered in ``COMMANDS``. Heavy modules are imported inside the
+run functions, so the command starts quickly. User errors (bad netlists, circuits without a unique
+finite operating point, missing files, bad input arrays) print one line on stderr, ``FILE:LINE: message``
+or ``FILE: message``, and exit with status 2; there is no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import CircuitError, NetlistError
+
+USER_ERROR = 2
+
+
+class UsageError(Exception):
+    """A user error outside the netlist and the circuit (a missing file, a bad array): ``FILE: message``."""
+
+    def __init__(self, file, message):
+        super().__init__(f"{file}: {message}")
+
+
+# ---------------------------------------------------------------------------------------------- op
+def _op_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="netlist (.cir)")
+    p.add_argument("--json", action="store_true", help="print JSON (nodes, currents, diodes, certificate)")
+    p.add_argument("--h5", metavar="OUT.h5", help="also write the operating point to an HDF5 file")
+    p.add_argument("--inputs", metavar="X.npy", help="(B, n_inputs) values of the .inputs sources, one row per sample")
+    p.add_argument("--method", default="auto", choices=("auto", "cd", "active-set", "cvxpy"))
+    p.add_argument("--tol", type=float, default=1e-9, help="KKT tolerance (default 1e-9)")
+    p.add_argument("--gmin", type=float, default=None,
+                   help="conductance (S) from every node to ground, for circuits with floating parts")
+
+
+def _op(args) -> int:
+    import warnings
+
+    import numpy as np
+
+    from .netlist import read_netlist
+    from .solve import ConvergenceWarning, solve
+
+    circuit = read_netlist(_existing(args.file))
+    inputs = None
+    if args.inputs:
+        try:
+            inputs = np.load(_existing(args.inputs), allow_pickle=False)
+        except ValueError as err:
+            raise UsageError(args.inputs, f"not a numpy .npy array ({err})") from None
+        n_in = len(circuit.inputs)
+        if inputs.ndim != 2 or inputs.shape[1] != n_in or not np.issubdtype(inputs.dtype, np.number):
+            raise UsageError(args.inputs, f"expected a numeric (B, {n_in}) array (one column per .inputs source), "
+                                          f"got shape {inputs.shape}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the output instead
+        try:
+            op = solve(circuit, method=args.method, tol=args.tol, inputs=inputs, gmin=args.gmin)
+        except CircuitError as err:
+            raise CircuitError(f"{args.file}: {err}") from None
+    if args.h5:
+        op.to_hdf5(args.h5)
+    print(op.to_json(indent=1) if args.json else _table(op))
+    return 0
+
+
+def _existing(path: str) -> str:
+    import os
+
+    if not os.path.isfile(path):
+        raise UsageError(path, "no such file")
+    return path
+
+
+def _table(op) -> str:
+    """The readable report: header, certificate, node voltages, element currents, diode states."""
+    import numpy as np
+
+    B = op.batch
+    samples = "" if B == 1 else "  (columns: samples 0.." + str(B - 1) + ")"
+    lines = [f"circuit: {op.circuit.title}",
+             f"method: {op.method}   converged: {'yes' if op.converged else 'NO'}   sweeps: {op.sweeps}",
+             "residuals: " + ", ".join(f"{k} {np.max(v):.3g} {u}" for (k, v), u in
+                                       zip(op.residuals.items(), ("A", "V", "A", "W")))]
+
+    def block(title, names, rows):
+        if not names:
+            return
+        width = max(12, *(len(n) for n in names))
+        lines.append("")
+        lines.append(f"{title:<{width}}  {'' if B == 1 else samples}".rstrip())
+        for name, row in zip(names, rows):
+            lines.append(f"{name:<{width}}  " + "  ".join(f"{v:>14.9g}" if isinstance(v, float) else f"{v:>14}"
+                                                         for v in row))
+
+    block("node  voltage (V)", op.node_names, op.voltages.tolist())
+    names, cur = op.currents()
+    block("element  current (A)", names, cur.tolist())
+    states = op.diode_states()
+    block("diode  state", op.circuit["D"].names.tolist(), [["on" if s else "off" for s in r] for r in states])
+    if op.outputs is not None:
+        block("output  voltage (V)", list(op.circuit.outputs), op.outputs.T.tolist())
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- registry
+# name -> (help, add_arguments(parser), run(args) -> exit status)
+COMMANDS = {
+    "op": ("DC operating point of a netlist", _op_arguments, _op),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resnet-sim", description="Exact DC simulation of ideal resistive networks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run ``resnet-sim`` with ``argv`` (default: sys.argv[1:]); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (NetlistError, CircuitError, UsageError) as err:
+        print(str(err).splitlines()[0] if str(err) else type(err).__name__, file=sys.stderr)
+        return USER_ERROR
+    except OSError as err:
+        print(f"{err.filename or args.command}: {err.strerror or err}", file=sys.stderr)
+        return USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

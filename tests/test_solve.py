@@ -1,0 +1,227 @@
+"""rs.solve on small circuits against closed-form answers (derived by hand in the comments), every method.
+
+Also: KCL at every node, power balance, batches, warm starts, nudging, conductance changes, convergence
+reporting.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import resnet_sim as rs
+from resnet_sim.circuit import Circuit, DiodeModel
+from resnet_sim.solve import ConvergenceError, ConvergenceWarning
+
+METHODS = ["auto", "cd", "active-set", "cvxpy"]
+TOL = 1e-8  # volts / amperes compared to closed forms
+
+
+def build(title, cards, models=None, inputs=(), outputs=()):
+    """A Circuit from (kind, name, nodes, value[, model]) tuples."""
+    c = Circuit(title)
+    for card in cards:
+        c.add(*card)
+    c.models.update(models or {})
+    c.inputs, c.outputs = list(inputs), list(outputs)
+    return c
+
+
+def divider():
+    return build("divider", [("V", "v1", ["in", "0"], 10.0), ("R", "r1", ["in", "out"], 1e3),
+                             ("R", "r2", ["out", "0"], 1e3)])
+
+
+def bridge():
+    # nodal: 5a - 2b = 20, 2a - 5b = -10  ->  a = 40/7, b = 30/7
+    return build("bridge", [("V", "v1", ["top", "0"], 10.0), ("R", "r1", ["top", "a"], 1e3),
+                            ("R", "r2", ["a", "0"], 2e3), ("R", "r3", ["top", "b"], 2e3),
+                            ("R", "r4", ["b", "0"], 1e3), ("R", "r5", ["a", "b"], 1e3)])
+
+
+def floating_source():
+    # (10 - a)/1k = b/1k with a - b = 2  ->  a = 6, b = 4, 4 mA through everything
+    return build("floating", [("V", "v1", ["in", "0"], 10.0), ("R", "r1", ["in", "a"], 1e3),
+                              ("V", "vf", ["a", "b"], 2.0), ("R", "r2", ["b", "0"], 1e3)])
+
+
+def current_sources():
+    # I1 injects 1 mA into a; I2 moves 0.5 mA from a to b: a = 0.5 mA * 1k, b = 0.5 mA * 4k
+    return build("isources", [("I", "i1", ["0", "a"], 1e-3), ("R", "r1", ["a", "0"], 1e3),
+                              ("I", "i2", ["a", "b"], 0.5e-3), ("R", "r2", ["b", "0"], 4e3)])
+
+
+def clamp(model=None):
+    # out would sit at 2.5 V; the diode to the 2 V clamp caps it at 2 V + VF
+    return build("clamp", [("V", "v1", ["in", "0"], 5.0), ("R", "r1", ["in", "out"], 1e3),
+                           ("R", "r2", ["out", "0"], 1e3), ("D", "d1", ["out", "clamp"], 0.0, model or ""),
+                           ("V", "vc", ["clamp", "0"], 2.0)], models={model: DiodeModel(**MODELS[model])} if model else None)
+
+
+MODELS = {"dvf": dict(vf=0.3), "drs": dict(rs=1e3), "dbig": dict(vf=0.7)}
+
+
+def trap():
+    # 10 V -1k- b -1k- 0, diode b->c, c -1k- 0: on, b = c, (10 - b) = 2b  ->  b = c = 10/3
+    return build("trap", [("V", "v1", ["top", "0"], 10.0), ("R", "r1", ["top", "b"], 1e3),
+                          ("R", "r2", ["b", "0"], 1e3), ("D", "d1", ["b", "c"], 0.0), ("R", "r3", ["c", "0"], 1e3)])
+
+
+def vcvs_stages():
+    # a = 0.5; E1: out = 4a = 2; b = out * 3k/4k = 1.5; E2: o2 = -b = -1.5; E3 floating: f1 - f2 = 2a = 1,
+    # f1 = -f2 (equal resistors to ground) -> f1 = 0.5, f2 = -0.5; diode o2 -> dn off (o2 < 0), dn = 0
+    return build("vcvs", [("V", "v1", ["in", "0"], 1.0), ("R", "r1", ["in", "a"], 1e3), ("R", "r2", ["a", "0"], 1e3),
+                          ("E", "e1", ["out", "0", "a", "0"], 4.0), ("R", "r3", ["out", "b"], 1e3),
+                          ("R", "r4", ["b", "0"], 3e3), ("E", "e2", ["o2", "0", "b", "0"], -1.0),
+                          ("R", "r5", ["o2", "0"], 1e3), ("D", "d1", ["o2", "dn"], 0.0),
+                          ("R", "r8", ["dn", "0"], 1e3),
+                          ("E", "e3", ["f1", "f2", "a", "0"], 2.0), ("R", "r6", ["f1", "0"], 1e3),
+                          ("R", "r7", ["f2", "0"], 1e3)])
+
+
+CASES = [
+    (divider, {"in": 10, "out": 5}, {"r1": 5e-3, "r2": 5e-3, "v1": -5e-3}),
+    (bridge, {"a": 40 / 7, "b": 30 / 7}, {"r5": (40 / 7 - 30 / 7) / 1e3, "v1": -((10 - 40 / 7) / 1e3 + (10 - 30 / 7) / 2e3)}),
+    (floating_source, {"a": 6, "b": 4}, {"vf": 4e-3, "v1": -4e-3, "r2": 4e-3}),
+    (current_sources, {"a": 0.5, "b": 2.0}, {"i1": 1e-3, "i2": 0.5e-3, "r1": 0.5e-3, "r2": 0.5e-3}),
+    (clamp, {"out": 2.0}, {"d1": 1e-3, "r1": 3e-3, "r2": 2e-3, "vc": 1e-3, "v1": -3e-3}),
+    (lambda: clamp("dvf"), {"out": 2.3}, {"d1": 0.4e-3, "r1": 2.7e-3}),
+    (lambda: clamp("dbig"), {"out": 2.5}, {"d1": 0.0, "vc": 0.0}),
+    # RS = 1k: on, (5 - out) = out + (out - 2)  ->  out = 7/3, diode current (out - 2)/1k
+    (lambda: clamp("drs"), {"out": 7 / 3}, {"d1": 1 / 3 * 1e-3}),
+    (trap, {"b": 10 / 3, "c": 10 / 3}, {"d1": 10 / 3 * 1e-3, "v1": -20 / 3 * 1e-3}),
+    (vcvs_stages, {"a": 0.5, "out": 2.0, "b": 1.5, "o2": -1.5, "f1": 0.5, "f2": -0.5, "dn": 0.0},
+     {"e1": -0.5e-3, "e2": 1.5e-3, "e3": -0.5e-3, "d1": 0.0}),
+]
+
+
+def kcl_residual(op):
+    """Largest |sum of currents leaving a node| over user nodes, from element currents (SPICE signs)."""
+    c = op.circuit
+    leave = np.zeros((c.n_nodes, op.batch))
+    for kind, cols in (("R", (0, 1)), ("V", (0, 1)), ("L", (0, 1)), ("E", (0, 1)), ("I", (0, 1)), ("D", (0, 1))):
+        t = c[kind]
+        for row, name in enumerate(t.names):
+            i = np.atleast_1d(op.current(name))
+            np.add.at(leave, t.nodes[row, cols[0]], i)
+            np.add.at(leave, t.nodes[row, cols[1]], -i)
+    return np.abs(leave[1:]).max(initial=0.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("make, volts, amps", CASES, ids=[c[0].__name__ if c[0].__name__ != "<lambda>" else f"case{i}"
+                                                        for i, c in enumerate(CASES)])
+def test_closed_form(make, volts, amps, method):
+    op = rs.solve(make(), method=method, tol=1e-10)
+    assert op.converged
+    for node, v in volts.items():
+        assert op.voltage(node) == pytest.approx(v, abs=TOL), node
+    for name, i in amps.items():
+        assert op.current(name) == pytest.approx(i, abs=1e-10), name
+    assert kcl_residual(op) < 1e-9
+    assert op.power == pytest.approx(op.source_power, rel=1e-9, abs=1e-12)
+
+
+def test_divider_power_and_states():
+    op = rs.solve(divider())
+    assert op.power == pytest.approx(10 * 5e-3)
+    assert isinstance(op.voltage("out"), float)
+    op = rs.solve(clamp())
+    assert op.diode_on("d1") is True
+    assert rs.solve(clamp("dbig")).diode_on("d1") is False
+
+
+def test_auto_reports_method():
+    op = rs.solve(trap())
+    assert op.method in ("cd", "cd+active-set", "active-set")
+    assert rs.solve(divider(), method="cvxpy").method == "cvxpy"
+
+
+def test_batch_matches_single_solves():
+    c = clamp()
+    c.inputs = ["v1", "vc"]
+    X = np.array([[5.0, 2.0], [1.0, 2.0], [4.0, 0.5], [-3.0, -1.0]])
+    op = rs.solve(c, inputs=X)
+    assert op.voltage("out").shape == (4,)
+    # closed form: out = min(v1 / 2, vc)
+    np.testing.assert_allclose(op.voltage("out"), np.minimum(X[:, 0] / 2, X[:, 1]), atol=TOL)
+    np.testing.assert_allclose(op.current("d1"), np.maximum(X[:, 0] / 2 - X[:, 1], 0) * 2e-3, atol=1e-10)
+    for j, x in enumerate(X):
+        single = rs.solve(c, inputs=x)
+        assert single.voltage("out") == pytest.approx(op.voltage("out")[j], abs=TOL)
+    assert op.diode_on("d1").tolist() == [True, False, True, False]
+
+
+def test_warm_start_and_problem_reuse():
+    p = rs.compile(trap())
+    cold = rs.solve(p, method="cd")
+    warm = rs.solve(p, method="cd", warm_start=cold)
+    assert warm.voltage("b") == pytest.approx(10 / 3, abs=TOL)
+    assert warm.sweeps <= cold.sweeps
+    with pytest.raises(ValueError):
+        rs.solve(p, warm_start=np.zeros(p.n_free + 1))
+
+
+def test_with_conductances_matches_recompile():
+    c = bridge()
+    p = rs.compile(c)
+    g = p.conductances * np.array([1, 2, 3, 4, 5])
+    c2 = bridge()
+    c2["R"].value = 1.0 / g
+    a = rs.solve(p.with_conductances(g))
+    b = rs.solve(c2)
+    np.testing.assert_allclose(a.voltages, b.voltages, atol=1e-12)
+    assert rs.solve(p).voltage("a") == pytest.approx(40 / 7)  # the original is unchanged
+
+
+def test_nudging_pulls_output_toward_target():
+    # divider, output nudged by beta toward y: out = (10 g1 + beta y) / (g1 + g2 + beta)
+    c = divider()
+    c.outputs = ["out"]
+    g1 = g2 = 1e-3
+    for beta in (1e-4, 1e-3):
+        op = rs.solve(c, beta=beta, targets=np.array([[8.0]]))
+        assert op.voltage("out") == pytest.approx((10 * g1 + beta * 8.0) / (g1 + g2 + beta), abs=TOL)
+        assert op.outputs.shape == (1, 1)
+        assert kcl_residual(op) > 1e-6  # the nudge current is not a circuit element
+
+
+def test_unconverged_warns_and_strict_raises():
+    c = bridge()
+    with pytest.warns(ConvergenceWarning):
+        op = rs.solve(c, method="cd", max_sweeps=1, tol=1e-14)
+    assert not op.converged
+    with pytest.raises(ConvergenceError):
+        rs.solve(c, method="cd", max_sweeps=1, tol=1e-14, strict=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert rs.solve(c).converged
+
+
+def test_json_schema():
+    import json
+
+    c = clamp()
+    d = json.loads(rs.solve(c).to_json())
+    assert set(d) == {"nodes", "currents", "diodes", "converged", "sweeps", "residuals", "method"}
+    assert d["nodes"]["out"] == pytest.approx(2.0)
+    assert d["diodes"] == {"d1": "on"}
+    assert set(d["residuals"]) == {"stationarity", "feasibility", "dual", "complementarity"}
+    c.inputs, c.outputs = ["v1"], ["out"]
+    d = json.loads(rs.solve(c, inputs=[[5.0], [2.0]]).to_json())
+    assert d["nodes"]["out"] == pytest.approx([2.0, 1.0])
+    np.testing.assert_allclose(d["outputs"], [[2.0], [1.0]], atol=TOL)
+
+
+def test_hdf5_roundtrip(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    op = rs.solve(floating_source())
+    path = tmp_path / "op.h5"
+    op.to_hdf5(path)
+    with h5py.File(path) as f:
+        names = [n.decode() for n in f["node_names"][()]]
+        v = dict(zip(names, f["voltages"][:, 0]))
+        assert v["a"] == pytest.approx(6) and v["b"] == pytest.approx(4)
+        assert f.attrs["converged"] and f.attrs["method"] == op.method
+        assert f["currents"].shape == (4, 1)
+    assert list(tmp_path.iterdir()) == [path]
