@@ -106,10 +106,38 @@ def _table(op) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------- compile-relu
+def _compile_relu_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="network weights: .npz (or HDF5) with arrays W0, b0, W1, b1, ...")
+    p.add_argument("-o", "--output", metavar="NET.cir", required=True, help="netlist to write")
+    p.add_argument("--mode", default="exact", choices=("exact", "minimal"),
+                   help="exact: VCVS buffers between layers; minimal: fewest amplifiers (default exact)")
+    p.add_argument("--gain", type=float, default=None,
+                   help="minimal mode: conductance ratio between consecutive layers (default 1000)")
+    p.add_argument("--unit", type=float, default=1e-3, help="conductance per unit weight, siemens (default 1e-3)")
+
+
+def _compile_relu(args) -> int:
+    from .netlist import write_netlist
+    from .relu_compiler import compile_relu, element_report, format_report, load_model
+
+    try:
+        weights, biases = load_model(_existing(args.model))
+        circuit = compile_relu(weights, biases, args.mode, unit=args.unit, gain=args.gain)
+    except ValueError as err:
+        raise UsageError(args.model, str(err).removeprefix(f"{args.model}: ")) from None
+    with open(args.output, "w") as f:
+        f.write(write_netlist(circuit))
+    print(f"wrote {args.output}: {circuit.title}, {len(circuit.inputs)} inputs, {len(circuit.outputs)} outputs")
+    print(format_report(element_report(circuit)))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- registry
 # name -> (help, add_arguments(parser), run(args) -> exit status)
 COMMANDS = {
     "op": ("DC operating point of a netlist", _op_arguments, _op),
+    "compile-relu": ("compile a ReLU network (MODEL.npz) into a netlist", _compile_relu_arguments, _compile_relu),
 }
 
 

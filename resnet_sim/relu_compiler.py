@@ -34,8 +34,7 @@ resistor from input 5 to neuron 3 of layer 0, ``rl0_z3_b`` its bias resistor, ``
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
+import zipfile
 import numpy as np
 
 from .circuit import Circuit
@@ -79,32 +78,38 @@ def load_model(path) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
     Other arrays in the file are ignored. Raises ValueError naming the file and the culprit.
     """
-    path = Path(path)
+    name = str(path)  # as given, in messages
     try:
-        with open(path, "rb") as f:
-            magic = f.read(8)
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read model ({e.strerror})") from None
+        arrays = _read_arrays(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{name}: cannot read model ({getattr(e, 'strerror', None) or e})") from None
+    if arrays is None:
+        raise ValueError(f"{name}: not a .npz or HDF5 model file")
+    layers = sorted(int(m[1]) for m in map(re.compile(r"W(\d+)$").match, arrays) if m)
+    if layers != list(range(len(layers))) or not layers:
+        missing = next((f"W{k}" for k in range(len(layers) + 1) if k not in layers), "W0")
+        raise ValueError(f"{name}: array {missing} missing (found {sorted(arrays)})")
+    if missing := [f"b{k}" for k in layers if f"b{k}" not in arrays]:
+        raise ValueError(f"{name}: array {missing[0]} missing (found {sorted(arrays)})")
+    try:
+        return check_network([arrays[f"W{k}"] for k in layers], [arrays[f"b{k}"] for k in layers])
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+def _read_arrays(path) -> dict[str, np.ndarray] | None:
+    """All arrays of an .npz file or all top-level datasets of an HDF5 file; None for other files."""
+    with open(path, "rb") as f:
+        magic = f.read(8)
     if magic == b"\x89HDF\r\n\x1a\n":
         import h5py
 
         with h5py.File(path, "r") as f:
-            arrays = {k: np.asarray(f[k]) for k in f if isinstance(f[k], h5py.Dataset)}
-    elif magic.startswith(b"PK"):
-        with np.load(path) as f:
-            arrays = {k: f[k] for k in f.files}
-    else:
-        raise ValueError(f"{path}: not a .npz or HDF5 model file")
-    layers = sorted(int(m[1]) for m in map(re.compile(r"W(\d+)$").match, arrays) if m)
-    if layers != list(range(len(layers))) or not layers:
-        missing = next((f"W{k}" for k in range(len(layers) + 1) if k not in layers), "W0")
-        raise ValueError(f"{path}: array {missing} missing (found {sorted(arrays)})")
-    if missing := [f"b{k}" for k in layers if f"b{k}" not in arrays]:
-        raise ValueError(f"{path}: array {missing[0]} missing (found {sorted(arrays)})")
-    try:
-        return check_network([arrays[f"W{k}"] for k in layers], [arrays[f"b{k}"] for k in layers])
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+            return {k: np.asarray(f[k]) for k in f if isinstance(f[k], h5py.Dataset)}
+    if magic.startswith(b"PK"):
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    return None
 
 
 def forward(weights, biases, x) -> np.ndarray:
