@@ -13,16 +13,21 @@ from resnet_sim.solvers.kkt import certificate, converged_mask, residual_scale
 from resnet_sim.solvers.qp import QP, QPSolution
 
 TIGHT = {"CLARABEL": {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}}
-"""Default solver options: tighter than Clarabel's own (1e-8) so the reference is good to ~1e-10 V."""
+"""Default solver options, tighter than Clarabel's own (1e-8) so the reference is good to ~1e-9 V."""
+RELAXED = {"CLARABEL": {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "tol_ktratio": 1e-8}}
+"""Retried with when the TIGHT options make the solver fail (it may then stall short of them)."""
 
 
-def solve_cvxpy(qp: QP, solver: str = "CLARABEL", scale: bool = True, tol: float = 1e-8, **opts) -> QPSolution:
+def solve_cvxpy(qp: QP, solver: str = "CLARABEL", scale: bool = True, tight: bool = True, tol: float = 1e-8,
+                **opts) -> QPSolution:
     """Solve each batch column of ``qp`` with cvxpy: min ½ xᵀ L x − bᵀ x subject to A x ≤ c.
 
     The objective is the reduced Laplacian form ``0.5 * quad_form(x, psd_wrap(L)) - b @ x`` (one term, not
     one per resistor); b and c are cvxpy Parameters, so the problem is built once and re-solved per column.
     With ``scale`` the objective is divided by max diag(L) (siemens) so it is O(volts²) for the solver;
-    x is unchanged and lam is scaled back to amperes. ``opts`` go to ``problem.solve`` (defaults: ``TIGHT``).
+    x is unchanged and lam is scaled back to amperes. ``opts`` go to ``problem.solve``; without them and with
+    ``tight`` ``TIGHT`` is used, then ``RELAXED`` if the solver fails (info["relaxed"] (B,) says where);
+    ``tight=False`` keeps the solver's own defaults (for timing it as users would run it).
 
     Returns a QPSolution: x (n, B) volts, lam (m, B) amperes (the constraint duals), iterations = the most
     solver iterations over columns; info["solve_time"] and info["wall_time"] are (B,) seconds: the solver's
@@ -46,16 +51,23 @@ def solve_cvxpy(qp: QP, solver: str = "CLARABEL", scale: bool = True, tol: float
         constraints = [qp.constraint_matrix() @ x <= c]
     problem = cp.Problem(cp.Minimize(objective), constraints)
     setup = time.perf_counter() - t0
-    opts = {**TIGHT.get(solver.upper(), {}), **opts}
+    attempts = [opts] if (opts or not tight) else [TIGHT.get(solver.upper(), {}), RELAXED.get(solver.upper(), {})]
 
     X, lam = np.empty((n, B)), np.zeros((m, B))
-    solve_time, wall_time, iters = np.empty(B), np.empty(B), 0
+    solve_time, wall_time, relaxed, iters = np.empty(B), np.empty(B), np.zeros(B, bool), 0
     for j in range(B):
         b.value = qp.b[:, j] / s
         if m:
             c.value = qp.c[:, j]
         t = time.perf_counter()
-        problem.solve(solver=solver, **opts)
+        for attempt, options in enumerate(attempts):
+            try:
+                problem.solve(solver=solver, **options)
+                break
+            except cp.error.SolverError as err:
+                if attempt == len(attempts) - 1:
+                    raise RuntimeError(f"{solver} failed on QP column {j}: {err}") from err
+        relaxed[j] = attempt > 0
         wall_time[j] = time.perf_counter() - t
         if problem.status in ("infeasible", "infeasible_inaccurate"):
             raise ValueError(f"QP column {j} is infeasible: no x satisfies the diode rows A x <= c "
@@ -69,5 +81,6 @@ def solve_cvxpy(qp: QP, solver: str = "CLARABEL", scale: bool = True, tol: float
         iters = max(iters, problem.solver_stats.num_iters or 0)
     _, residuals = certificate(qp, X, lam)
     info = {"solve_time": solve_time, "wall_time": wall_time, "setup_time": setup, "solver": solver,
-            "residuals": residuals, "converged": converged_mask(residuals, tol, residual_scale(qp, X))}
+            "relaxed": relaxed, "residuals": residuals,
+            "converged": converged_mask(residuals, tol, residual_scale(qp, X))}
     return QPSolution(x=X, lam=lam, iterations=iters, method="cvxpy", info=info)

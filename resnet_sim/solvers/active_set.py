@@ -1,0 +1,253 @@
+"""Exact solver for the diode QP (see ``qp.py``): primal-dual active-set iterations with sparse factorisation.
+
+For a working set W of diode rows held with equality, the equality-constrained QP is solved exactly:
+rows of W merge their two ends (x_a = x_k + c, union-find with potential offsets, as for voltage sources),
+rows with a fixed end fix their whole merged group, and the reduced Laplacian Pᵀ L P of the free groups
+(symmetric positive definite) is factorised with SuperLU. The diode currents of W then follow from
+stationarity on a spanning forest of W (``kkt.least_squares_multipliers``). W is updated by the
+primal-dual rule (Hintermüller, Ito & Kunisch 2002): keep rows whose current is > 0, add rows the new x
+violates. A column stops when W no longer changes; its KKT certificate decides ``converged``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from numba import njit
+
+from resnet_sim.solvers.kkt import (ACTIVE_RTOL, certificate, converged_mask, least_squares_multipliers,
+                                    residual_scale, slack)
+from resnet_sim.solvers.qp import QP, QPSolution
+
+CACHE_SIZE = 8
+"""Factorisations kept (least recently used dropped), keyed by the working set."""
+
+
+def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | None = None,
+                     tol: float = 1e-12, max_iter: int = 200) -> QPSolution:
+    """Solve every batch column of ``qp`` exactly by primal-dual active-set iterations.
+
+    x0 (n, B) volts / lam0 (m, B) amperes warm-start the working set: rows with lam0 > 0 if lam0 is given,
+    else rows with slack ≤ ``kkt.ACTIVE_RTOL`` · (1 + |c|) at x0 (e.g. a ``cd`` result: this polishes it to
+    machine precision); with neither, W starts empty (the unconstrained solve). Columns sharing a working
+    set share one factorisation.
+
+    ``tol`` is the KKT tolerance of ``kkt.converged_mask`` (with ``kkt.residual_scale``). Returns a
+    QPSolution with x (n, B) volts, lam (m, B) amperes, iterations = the most active-set iterations of any
+    column; info: "converged" (B,) bool, "residuals" (the certificate), "iterations" (B,) per column,
+    "factorisations" (count), "cycled" (B,) bool (W revisited; those columns then change one row at a
+    time). A column still changing W after max_iter is returned as it is, with converged False.
+    """
+    n, m, B = qp.n, qp.m, qp.batch
+    # candidate working set and its priority (lower first): rows merged in that order, later rows that
+    # contradict earlier ones are left out
+    if lam0 is not None:
+        lam0 = np.asarray(lam0, dtype=np.float64).reshape(m, B)
+        W, prio = lam0 > 0, -lam0
+    elif x0 is not None:
+        prio = slack(qp, x0)
+        W = prio <= ACTIVE_RTOL * (1.0 + np.abs(qp.c))
+    else:
+        W, prio = np.zeros((m, B), dtype=bool), np.zeros((m, B))
+    X, lam = np.zeros((n, B)), np.zeros((m, B))
+    iters, cycled, unfinished = np.zeros(B, np.int64), np.zeros(B, bool), np.zeros(B, bool)
+    seen = [set() for _ in range(B)]
+    pending = np.arange(B)
+    factors = _Factors(qp.L)
+    for _ in range(max_iter):
+        if not len(pending):
+            break
+        iters[pending] += 1
+        X[:, pending], W[:, pending] = _equality_solve(qp, factors, pending, W[:, pending], prio[:, pending])
+        Wp = W[:, pending]
+        lam[:, pending] = least_squares_multipliers(qp, qp.L @ X[:, pending] - qp.b[:, pending], Wp)[0]
+        s = slack(qp, X[:, pending], pending)
+        violated = ~Wp & (s < -_noise(qp, X[:, pending], pending))
+        dropped = Wp & (lam[:, pending] <= 0)
+        still = []
+        for t, j in enumerate(pending):
+            if not (violated[:, t].any() or dropped[:, t].any()):
+                continue
+            new = (W[:, j] & ~dropped[:, t]) | violated[:, t]
+            if hash(new.tobytes()) in seen[j]:
+                cycled[j] = True
+                X[:, j], lam[:, j], used, unfinished[j] = _primal_active_set(qp, factors, j, X[:, j], lam[:, j],
+                                                                             max_iter - iters[j])
+                iters[j] += used
+                continue
+            seen[j].add(hash(new.tobytes()))
+            # violated rows first (most violated first), then kept rows by decreasing current
+            order = np.lexsort((np.where(violated[:, t], s[:, t], -lam[:, j]), ~violated[:, t]))
+            prio[order, j] = np.arange(m)
+            W[:, j] = new
+            still.append(j)
+        pending = np.array(still, dtype=np.int64)
+    lam = np.maximum(lam, 0.0)  # only the last solve's working-set rows are nonzero
+    _, residuals = certificate(qp, X, lam)
+    unfinished[pending] = True
+    info = {"converged": converged_mask(residuals, tol, residual_scale(qp, X)) & ~unfinished,
+            "residuals": residuals, "iterations": iters, "factorisations": factors.count, "cycled": cycled}
+    return QPSolution(x=X, lam=lam, iterations=int(iters.max(initial=0)), method="active-set", info=info)
+
+
+def _noise(qp: QP, x: np.ndarray, cols) -> np.ndarray:
+    """(m, B') rounding level of the slack (volts): below it a row counts as exactly met."""
+    return 4 * np.finfo(float).eps * (1.0 + np.abs(qp.c[:, cols]) + np.abs(x).max(axis=0, initial=0.0))
+
+
+def _equality_solve(qp: QP, factors: "_Factors", cols: np.ndarray, W: np.ndarray, prio: np.ndarray):
+    """x (n, B') minimising the energy of columns ``cols`` with the rows of W (m, B') held with equality,
+    merged in increasing ``prio``; rows contradicting earlier ones are left out of the returned W."""
+    n = qp.n
+    W = W.copy()
+    X, offs, roots, groups = np.empty((n, len(cols))), np.empty((n, len(cols))), {}, {}
+    for t, j in enumerate(cols):
+        order = np.argsort(np.where(W[:, t], prio[:, t], np.inf), kind="stable")[:np.count_nonzero(W[:, t])]
+        roots[t], offs[:, t], W[:, t] = _merge(n, qp.a, qp.k, qp.c[:, j], order)
+        groups.setdefault(W[:, t].tobytes(), []).append(t)
+    for key, ts in groups.items():
+        P, solve = factors.get(key, roots[ts[0]])
+        base = offs[:, ts]
+        X[:, ts] = base
+        if P.shape[1]:
+            X[:, ts] += P @ solve(P.T @ (qp.b[:, cols[ts]] - qp.L @ base)).reshape(P.shape[1], -1)
+    return X, W
+
+
+def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: np.ndarray, max_iter: int):
+    """Classical primal active-set method on column j, the fallback when the primal-dual rule cycles.
+
+    Starts from the largest feasible point below x (Bellman-Ford on the difference constraints) with the
+    rows active there (more current first); each iteration steps towards the equality-constrained minimiser
+    until the first blocking row (added), or, at a full step, drops the row with the most negative current.
+    Working rows stay independent (a blocking row never depends on them). Returns x (n,), lam (m,) and the
+    iterations used, and whether it ran out of them (or found no feasible point)."""
+    cols = np.array([j])
+    x, feasible = _feasible_below(qp.n, qp.a, qp.k, qp.c[:, j], x)
+    if not feasible:
+        return x, np.zeros(qp.m), 0, True
+    x = x[:, None]
+    prio = -lam[:, None]
+    s = slack(qp, x, cols)
+    W = s <= _noise(qp, x, cols)
+    A = qp.constraint_matrix()
+    for it in range(1, max_iter + 1):
+        xw, W = _equality_solve(qp, factors, cols, W, prio)
+        p = xw - x
+        ap = (A @ p)[:, 0]
+        blocking = ~W[:, 0] & (ap > 1e-13 * np.abs(p).max())
+        alpha, r = 1.0, -1
+        if blocking.any():
+            ratio = np.where(blocking, np.maximum(slack(qp, x, cols)[:, 0], 0.0) / np.where(blocking, ap, 1.0),
+                             np.inf)
+            r = int(np.argmin(ratio))
+            alpha = min(1.0, ratio[r])
+        x = x + alpha * p
+        if alpha < 1.0:
+            W[r, 0] = True
+            continue
+        lam_w = least_squares_multipliers(qp, qp.L @ x - qp.b[:, cols], W)[0]
+        neg = W[:, 0] & (lam_w[:, 0] < 0)
+        if not neg.any():
+            return x[:, 0], lam_w[:, 0], it, False
+        W[int(np.argmin(np.where(neg, lam_w[:, 0], np.inf))), 0] = False
+        prio = -lam_w
+    return x[:, 0], np.maximum(lam_w[:, 0], 0.0), max_iter, True
+
+
+@njit(cache=True)
+def _feasible_below(n, a, k, c, x):
+    """Largest x' ≤ x (volts, up to a common shift fixing the fixed ends at 0 V) meeting every row
+    x'[a] − x'[k] ≤ c: Bellman-Ford relaxation started from x. Returns (x', False) if it does not settle."""
+    d = np.empty(n + 1)
+    d[:n] = x
+    d[n] = 0.0
+    for _ in range(n + 2):
+        changed = False
+        for r in range(len(a)):
+            u = k[r] if k[r] >= 0 else n
+            v = a[r] if a[r] >= 0 else n
+            if d[u] + c[r] < d[v]:
+                d[v] = d[u] + c[r]
+                changed = True
+        if not changed:
+            return d[:n] - d[n], True
+    return d[:n] - d[n], False
+
+
+class _Factors:
+    """LRU cache of (P, solve) per working set: P (n, n_free) sparse 0/1 maps free groups to variables,
+    solve factorises Pᵀ L P (SuperLU, symmetric mode, minimum-degree ordering on Aᵀ+A)."""
+
+    def __init__(self, L: sp.csr_matrix):
+        self.L = L
+        self.cache: OrderedDict = OrderedDict()
+        self.count = 0
+
+    def get(self, key: bytes, root: np.ndarray):
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        n = len(root)
+        free = np.flatnonzero(root < n)
+        groups, col = np.unique(root[free], return_inverse=True)
+        P = sp.csr_matrix((np.ones(len(free)), (free, col)), shape=(n, len(groups)))
+        solve = None
+        if len(groups):
+            lu = spla.splu((P.T @ self.L @ P).tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                           options={"SymmetricMode": True})
+            solve = lu.solve
+            self.count += 1
+        self.cache[key] = (P, solve)
+        if len(self.cache) > CACHE_SIZE:
+            self.cache.popitem(last=False)
+        return P, solve
+
+
+@njit(cache=True)
+def _find(parent, off, i):
+    """Root of i and x_i − x_root (volts), compressing the path."""
+    r, o = i, 0.0
+    while parent[r] != r:
+        o += off[r]
+        r = parent[r]
+    j, oj = i, o
+    while parent[j] != r and parent[j] != j:
+        nxt, nof = parent[j], oj - off[j]
+        parent[j], off[j] = r, oj
+        j, oj = nxt, nof
+    return r, o
+
+
+@njit(cache=True)
+def _merge(n, a, k, c, order):
+    """Union-find of the working-set rows x_a − x_k = c, taken in ``order``, over nodes 0..n (n = the fixed
+    ends, 0 V, always a root). Returns root (n,) (n = fixed), offset (n,) volts with x_i = x_root + offset
+    (the potential itself when fixed), and the (m,) bool working set: ``order`` less the rows that contradict
+    earlier ones (a redundant consistent row stays)."""
+    parent = np.arange(n + 1)
+    off = np.zeros(n + 1)
+    size = np.ones(n + 1, np.int64)
+    keep = np.zeros(len(a), np.bool_)
+    for r in order:
+        keep[r] = True
+        ru, ou = _find(parent, off, a[r] if a[r] >= 0 else n)
+        rv, ov = _find(parent, off, k[r] if k[r] >= 0 else n)
+        d = c[r] + ov - ou  # x_ru − x_rv
+        if ru == rv:
+            if abs(d) > 1e-12 * (1.0 + abs(c[r]) + abs(ou) + abs(ov)):
+                keep[r] = False
+        elif ru == n or (rv != n and size[ru] > size[rv]):
+            parent[rv], off[rv] = ru, -d
+            size[ru] += size[rv]
+        else:
+            parent[ru], off[ru] = rv, d
+            size[rv] += size[ru]
+    root = np.empty(n, np.int64)
+    offset = np.empty(n)
+    for i in range(n):
+        root[i], offset[i] = _find(parent, off, i)
+    return root, offset, keep
