@@ -133,11 +133,37 @@ def _compile_relu(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- spice
+def _spice_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="netlist (.cir)")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each tool; times are medians (default 1)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds before ngspice is killed (default 600)")
+
+
+def _spice(args) -> int:
+    from .netlist import read_netlist
+    from .spice import SpiceError, compare
+
+    if args.repeat < 1:
+        raise UsageError(args.file, f"--repeat must be >= 1, got {args.repeat}")
+    circuit = read_netlist(_existing(args.file))
+    try:
+        comparison = compare(circuit, repeat=args.repeat, timeout=args.timeout)
+    except SpiceError as err:
+        lines = list(dict.fromkeys(err.lines))[:3]  # ngspice repeats its messages
+        raise UsageError(args.file, "; ".join([str(err).splitlines()[0], *lines])) from None
+    except CircuitError as err:
+        raise CircuitError(f"{args.file}: {err}") from None
+    print(comparison.table())
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- registry
 # name -> (help, add_arguments(parser), run(args) -> exit status)
 COMMANDS = {
     "op": ("DC operating point of a netlist", _op_arguments, _op),
     "compile-relu": ("compile a ReLU network (MODEL.npz) into a netlist", _compile_relu_arguments, _compile_relu),
+    "spice": ("compare with ngspice: answers and timings", _spice_arguments, _spice),
 }
 
 
