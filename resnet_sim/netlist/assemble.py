@@ -1,0 +1,212 @@
+"""Element rows, in reading order, to a Circuit: node numbering, duplicate names, column arrays.
+
+Rows arrive in chunks, in the order the cards are read: *general* chunks (Python strings, from the
+card parser) and *fast* chunks (byte spans into a file's bytes, from fastpath.scan).
+Nodes are numbered in order of first appearance over all rows, so both kinds of chunk give exactly the
+circuit the card parser alone would give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..circuit import KINDS, NODE_COLUMNS, Circuit
+from ..errors import NetlistError
+
+KIND_INDEX = {kind: i for i, kind in enumerate("RVIDECL")}  # same order as fastpath.KIND_LETTERS
+
+
+@dataclass
+class FastChunk:
+    """Simple lines of one file, already parsed: spans index ``buf`` (the file's bytes; names are
+    lower-cased when read out)."""
+
+    file: str
+    buf: np.ndarray
+    kind: np.ndarray  # (m,) index into "RVIDECL"
+    name_start: np.ndarray
+    name_end: np.ndarray
+    node_start: np.ndarray  # (m, 4), -1 where unused
+    node_end: np.ndarray
+    value: np.ndarray
+    line: np.ndarray  # (m,) 1-based
+
+
+class _GeneralChunk:
+    def __init__(self):
+        self.kind: list[int] = []
+        self.name: list[str] = []
+        self.nodes: list[tuple[str, ...]] = []
+        self.value: list[float] = []
+        self.model: list[str] = []
+        self.where: list[tuple[str, int]] = []
+
+
+class Rows:
+    """Element rows in reading order."""
+
+    def __init__(self):
+        self.chunks: list = []
+
+    def add(self, kind: str, name: str, nodes: tuple[str, ...], value: float, model: str, origin) -> None:
+        """One element; ``origin`` is the card (file, line) that errors about it point at."""
+        if not self.chunks or not isinstance(self.chunks[-1], _GeneralChunk):
+            self.chunks.append(_GeneralChunk())
+        chunk = self.chunks[-1]
+        chunk.kind.append(KIND_INDEX[kind])
+        chunk.name.append(name)
+        chunk.nodes.append(nodes)
+        chunk.value.append(value)
+        chunk.model.append(model)
+        chunk.where.append((origin.file, origin.line))
+
+    def add_fast(self, chunk: FastChunk) -> None:
+        if len(chunk.kind):
+            self.chunks.append(chunk)
+
+    def __len__(self) -> int:
+        return sum(len(c.kind) for c in self.chunks)
+
+
+def _fast_pool(chunks: list[FastChunk]) -> tuple[np.ndarray, dict[int, int]]:
+    """One byte pool for all fast chunks' buffers; base offset per buffer (by id)."""
+    buffers: dict[int, np.ndarray] = {}
+    for chunk in chunks:
+        buffers.setdefault(id(chunk.buf), chunk.buf)
+    if len(buffers) == 1:
+        (key, buf), = buffers.items()
+        return buf, {key: 0}
+    bases, offset = {}, 0
+    for key, buf in buffers.items():
+        bases[key] = offset
+        offset += len(buf)
+    return np.concatenate(list(buffers.values())), bases
+
+
+def _node_ids(c: Circuit, rows: Rows) -> list[np.ndarray]:
+    """(m, 4) node ids per chunk (0 where unused), numbering nodes by first appearance."""
+    from . import fastpath
+
+    fast = [chunk for chunk in rows.chunks if isinstance(chunk, FastChunk)]
+    if fast:
+        pool, bases = _fast_pool(fast)
+        used = [chunk.node_start >= 0 for chunk in fast]  # row-major: reading order
+        starts = np.concatenate([ch.node_start[u] + bases[id(ch.buf)] for ch, u in zip(fast, used)])
+        ends = np.concatenate([ch.node_end[u] + bases[id(ch.buf)] for ch, u in zip(fast, used)])
+        local, first = fastpath.intern(pool, starts, ends)
+        names = fastpath.strings(pool, starts[first], ends[first])
+        fmap = np.full(len(first), -1, np.int64)
+        bounds = np.cumsum([0] + [int(u.sum()) for u in used])
+    out, k = [], 0
+    for chunk in rows.chunks:
+        ids = np.zeros((len(chunk.kind), 4), np.int64)
+        if isinstance(chunk, _GeneralChunk):
+            flat = [n for nodes in chunk.nodes for n in nodes]
+            created = c.nodes_of(flat)
+            mask = np.zeros(ids.shape, bool)
+            for i, nodes in enumerate(chunk.nodes):
+                mask[i, :len(nodes)] = True
+            ids[mask] = created
+        else:
+            lo, hi = np.searchsorted(first, [bounds[k], bounds[k + 1]])
+            fmap[lo:hi] = c.nodes_of(names[lo:hi].tolist())
+            ids[used[k]] = fmap[local[bounds[k]:bounds[k + 1]]]
+            k += 1
+        out.append(ids)
+    return out
+
+
+def _name(chunk, i: int) -> str:
+    if isinstance(chunk, _GeneralChunk):
+        return chunk.name[i]
+    from . import fastpath
+
+    return str(fastpath.strings(chunk.buf, chunk.name_start[i:i + 1], chunk.name_end[i:i + 1])[0])
+
+
+def _where(chunk, i: int) -> tuple[str, int]:
+    return chunk.where[i] if isinstance(chunk, _GeneralChunk) else (chunk.file, int(chunk.line[i]))
+
+
+def _first_duplicate(rows: Rows) -> tuple[int, int] | None:
+    """(earlier, later) row positions (reading order) of two elements with the same name, or None."""
+    fast = [chunk for chunk in rows.chunks if isinstance(chunk, FastChunk)]
+    if not fast:
+        seen: dict[str, int] = {}
+        for later, name in enumerate(n for chunk in rows.chunks for n in chunk.name):
+            earlier = seen.setdefault(name, later)
+            if earlier != later:
+                return earlier, later
+        return None
+    from . import fastpath
+
+    pool, bases = _fast_pool(fast)
+    general = [name for chunk in rows.chunks if isinstance(chunk, _GeneralChunk) for name in chunk.name]
+    extra = np.frombuffer("".join(general).encode("utf-8"), np.uint8)
+    lengths = np.array([len(n.encode("utf-8")) for n in general], np.int64)
+    g_ends = np.cumsum(lengths) + len(pool)
+    starts, ends, g = [], [], 0
+    for chunk in rows.chunks:
+        if isinstance(chunk, _GeneralChunk):
+            n = len(chunk.name)
+            starts.append(g_ends[g:g + n] - lengths[g:g + n])
+            ends.append(g_ends[g:g + n])
+            g += n
+        else:
+            starts.append(chunk.name_start + bases[id(chunk.buf)])
+            ends.append(chunk.name_end + bases[id(chunk.buf)])
+    ids, first = fastpath.intern(np.concatenate([pool, extra]) if len(extra) else pool,
+                                 np.concatenate(starts), np.concatenate(ends))
+    if len(first) == len(ids):
+        return None
+    later = int(np.flatnonzero(first[ids] != np.arange(len(ids)))[0])
+    return int(first[ids[later]]), later
+
+
+def _check_duplicates(rows: Rows) -> None:
+    """NetlistError at the later of two elements with the same name (after flattening, any kinds)."""
+    pair = _first_duplicate(rows)
+    if pair is None:
+        return
+    sizes = np.cumsum([0] + [len(chunk.kind) for chunk in rows.chunks])
+    (c1, i1), (c2, i2) = ((int(np.searchsorted(sizes, j, "right")) - 1, j) for j in pair)
+    chunk1, chunk2 = rows.chunks[c1], rows.chunks[c2]
+    first_file, first_line = _where(chunk1, i1 - sizes[c1])
+    file, line = _where(chunk2, i2 - sizes[c2])
+    raise NetlistError(f"duplicate element name {_name(chunk2, i2 - sizes[c2])!r} "
+                       f"(first defined at {first_file}:{first_line})", file, line)
+
+
+def build_circuit(rows: Rows, title: str) -> Circuit:
+    """The Circuit of ``rows`` (elements in reading order, nodes numbered by first appearance)."""
+    from . import fastpath
+
+    c = Circuit(title)
+    _check_duplicates(rows)
+    ids = _node_ids(c, rows)
+    for kind_name in KINDS:
+        code, n_cols = KIND_INDEX[kind_name], len(NODE_COLUMNS[kind_name])
+        names, nodes, values, models = [], [], [], []
+        for chunk, chunk_ids in zip(rows.chunks, ids):
+            kinds = np.asarray(chunk.kind)
+            sel = np.flatnonzero(kinds == code)
+            if len(sel) == 0:
+                continue
+            if isinstance(chunk, _GeneralChunk):
+                names.append(np.array(chunk.name, dtype=str)[sel])
+                values.append(np.asarray(chunk.value, np.float64)[sel])
+                models.append(np.array(chunk.model, dtype=str)[sel])
+            else:
+                whole = len(sel) == len(kinds)
+                starts, ends = (chunk.name_start, chunk.name_end) if whole else \
+                    (chunk.name_start[sel], chunk.name_end[sel])
+                names.append(fastpath.strings(chunk.buf, starts, ends))
+                values.append(chunk.value if whole else chunk.value[sel])
+                models.append(np.full(len(sel), "", dtype=str))
+            nodes.append(chunk_ids[sel, :n_cols])
+        if names:
+            c.add_many(kind_name, np.concatenate(names), np.concatenate(nodes), np.concatenate(values),
+                       np.concatenate(models) if kind_name == "D" else None)
+    return c
