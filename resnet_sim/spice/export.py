@@ -1,6 +1,8 @@
 """Circuit -> ngspice deck: the ideal diode made near-ideal, simulator options, and the name maps back.
 
-ngspice has no ideal diode. Each diode becomes an exponential diode ``.model ... D(IS=is N=n)``; a model's
+The cards are ``write_netlist``'s (flattened names such as ``x1.r3`` become ``r.x1.r3``, ngspice's own
+spelling); its ``.model`` cards and training comments are replaced by the ones below. ngspice has no ideal
+diode. Each diode becomes an exponential diode ``.model ... D(IS=is N=n)``; a model's
 series resistance ``rs`` becomes the SPICE parameter ``RS``; a forward drop ``vf`` becomes a ``vf`` volt
 source in series (anode -> source -> internal node -> diode), whose branch current is the diode current.
 
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..circuit import Circuit
+from ..netlist import write_netlist
+from ..netlist.elements import IDEAL_MODEL
+from ..netlist.writer import _element_names
 
 
 @dataclass(frozen=True)
@@ -50,53 +53,46 @@ class SpiceDeck:
     branches: dict[str, str]
 
 
-def spice_name(kind: str, name: str) -> str:
-    """Our element name as an ngspice card name: it must start with the kind letter, so ``x1.r3`` becomes
-    ``r.x1.r3`` (ngspice's own spelling of flattened names)."""
-    return name if name.startswith(kind.lower()) else f"{kind.lower()}.{name}"
+# lines of write_netlist's text replaced here: its diode models, training cards (comments), analysis, end
+_REPLACED = (".model", "*@", ".op", ".end")
 
 
 def export(circuit: Circuit, options: SpiceOptions = SpiceOptions()) -> SpiceDeck:
-    """The ngspice deck of ``circuit`` for a ``.op`` analysis (training annotations dropped)."""
-    spice = _near_ideal(circuit)
-    lines = [_title(circuit), *_cards(spice.circuit), *_models(circuit, options), *_option_lines(options),
-             ".op", ".end", ""]
+    """The ngspice deck of ``circuit`` for a ``.op`` analysis: ``write_netlist``'s cards with the diode models
+    and options of ``options`` (training annotations dropped)."""
+    split, branches = _near_ideal(circuit)
+    lines = write_netlist(split).rstrip("\n").split("\n")
+    lines = [lines[0], *(line for line in lines[1:] if not line.startswith(_REPLACED)),
+             *_models(circuit, options), *_option_lines(options), ".op", ".end", ""]
     nodes = {name: name for name in circuit.node_names[1:]}
-    return SpiceDeck("\n".join(lines), nodes, spice.branches)
+    return SpiceDeck("\n".join(lines), nodes, branches)
 
 
-@dataclass
-class _Split:
-    circuit: Circuit
-    branches: dict[str, str]
-
-
-def _near_ideal(circuit: Circuit) -> _Split:
-    """A copy of ``circuit`` with ngspice card names, diode models renamed to ours in ``_models``, and each
-    forward drop moved into a series voltage source through a fresh internal node."""
+def _near_ideal(circuit: Circuit) -> tuple[Circuit, dict[str, str]]:
+    """A copy of ``circuit`` in which each diode's forward drop is a series voltage source through a fresh
+    internal node, and the map ngspice element name -> our element name of the branches ngspice reports."""
     out = Circuit(circuit.title)
     out.nodes_of(circuit.node_names[1:])  # same ids as in ``circuit``
+    out.models = dict(circuit.models)
     branches = {}
     for kind, table in circuit.tables.items():
         if not len(table):
             continue
-        names = [spice_name(kind, n) for n in table.names.tolist()]
+        names = table.names.tolist()
         if kind in "VE":
-            branches.update(zip(names, table.names.tolist()))
-        if kind != "D":
-            out.add_many(kind, names, table.nodes, table.value, table.models)
-            continue
-        nodes = table.nodes.copy()
-        for row, model in enumerate(table.models.tolist()):
-            vf = circuit.diode_model(model).vf
-            if vf != 0.0:
-                inner = _fresh_node(out, f"vf.{table.names[row]}")
-                source = f"v.vf.{table.names[row]}"
-                out.add("V", source, [int(nodes[row, 0]), inner], vf)
-                branches[source] = str(table.names[row])
-                nodes[row, 0] = out.node_id(inner)
-        out.add_many("D", names, nodes, table.value, [_model_name(m) for m in table.models.tolist()])
-    return _Split(out, branches)
+            branches.update(zip(_element_names(kind, names), names))
+        nodes = table.nodes
+        if kind == "D":
+            nodes = nodes.copy()
+            for row, model in enumerate(table.models.tolist()):
+                vf = circuit.diode_model(model).vf
+                if vf != 0.0:
+                    inner = _fresh_node(out, f"vf.{names[row]}")
+                    out.add("V", inner, [int(nodes[row, 0]), inner], vf)
+                    branches.update(zip(_element_names("V", [inner]), [names[row]]))
+                    nodes[row, 0] = out.node_id(inner)
+        out.add_many(kind, table.names, nodes, table.value, table.models)
+    return out, branches
 
 
 def _fresh_node(circuit: Circuit, name: str) -> str:
@@ -106,37 +102,16 @@ def _fresh_node(circuit: Circuit, name: str) -> str:
     return name
 
 
-def _model_name(model: str) -> str:
-    return f"rs_{model}" if model else "rs_ideal"
-
-
 def _models(circuit: Circuit, options: SpiceOptions) -> list[str]:
     """One ``.model`` card per diode model in use: IS and N from ``options``, RS from our model."""
     lines = []
     for model in sorted(set(circuit["D"].models.tolist())):
         rs = circuit.diode_model(model).rs
         extra = f" RS={rs!r}" if rs else ""
-        lines.append(f".model {_model_name(model)} D(IS={options.diode_is!r} N={options.diode_n!r}{extra})")
+        lines.append(f".model {model or IDEAL_MODEL} D(IS={options.diode_is!r} N={options.diode_n!r}{extra})")
     return lines
 
 
 def _option_lines(options: SpiceOptions) -> list[str]:
     lines = [f".options reltol={options.reltol!r} vntol={options.vntol!r} abstol={options.abstol!r}"]
     return lines + [".options acct"] if options.acct else lines
-
-
-def _title(circuit: Circuit) -> str:
-    return circuit.title.splitlines()[0] if circuit.title.strip() else "resnet_sim circuit"
-
-
-def _cards(circuit: Circuit) -> list[str]:
-    """Element cards, one per element: ``name node... value`` (diodes: ``name a k model``)."""
-    node_names = np.asarray(circuit.node_names, dtype=object)
-    lines = []
-    for kind, table in circuit.tables.items():
-        if not len(table):
-            continue
-        nodes = [" ".join(row) for row in node_names[table.nodes].tolist()]
-        tail = table.models.tolist() if kind == "D" else [repr(v) for v in table.value.tolist()]
-        lines.extend(f"{n} {nd} {t}" for n, nd, t in zip(table.names.tolist(), nodes, tail))
-    return lines
