@@ -28,7 +28,7 @@ IGNORED = frozenset({
     ".nodeset", ".probe", ".meas", ".measure", ".four", ".noise", ".tf", ".disto", ".sens", ".pz",
     ".width", ".csparam", ".control",
 })
-_CONTROL_BYTES = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 _WHITESPACE = " \t\r\f\v"
 
 
@@ -114,16 +114,15 @@ class _Reader:
 
     def _split(self, data: bytes, file: str, top: bool):
         """(line number, text) of every line, for the card parser alone."""
+        bad = _CONTROL_BYTES.search(data)
+        if bad is not None:
+            line_start = data.rfind(b"\n", 0, bad.start()) + 1
+            raise NetlistError(f"binary data (byte {data[bad.start()]:#04x}): not a text netlist", file,
+                               data.count(b"\n", 0, bad.start()) + 1, bad.start() - line_start + 1)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
-            line = data.count(b"\n", 0, err.start) + 1
-            raise NetlistError("not UTF-8 text (binary data?)", file, line) from None
-        bad = _CONTROL_BYTES.search(text)
-        if bad is not None:
-            line = text.count("\n", 0, bad.start()) + 1
-            raise NetlistError(f"binary data (byte {ord(bad.group()):#04x}): not a text netlist", file, line,
-                               bad.start() - text.rfind("\n", 0, bad.start()))
+            raise NetlistError("not UTF-8 text (binary data?)", file, data.count(b"\n", 0, err.start) + 1) from None
         lines = text.split("\n")
         if top:
             self.title = _title(lines[0])
