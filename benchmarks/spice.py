@@ -116,7 +116,7 @@ def run_ngspice(family: Family, options: spice.SpiceOptions, timeout: float) -> 
         family.record["error"] = str(err).splitlines()[0]
         print(f"[ngspice] {family.name}: {err}", flush=True)
     else:
-        family.record["runs"].append({"wall": result.wall, "stats": result.stats, "load": load,
+        family.record["runs"].append({"wall": result.wall, "cpu": result.cpu, "stats": result.stats, "load": load,
                                       "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())})
         if not family.voltages_path.exists():
             names = list(result.voltages)
@@ -151,14 +151,15 @@ def ours(family: Family, runs: int) -> dict:
     ``runs`` after one warm-up), and max |dV| against ngspice's voltages."""
     path = CACHE / f"{family.name}.cir"
     path.write_text(rs.write_netlist(family.circuit))
-    process = time_process([*resnet_sim_command(), "op", str(path)], runs)
+    process = time_process([*resnet_sim_command(), "op", str(path)], runs)  # (wall, cpu) pairs
     op = rs.solve(family.circuit)  # warm-up: Numba compilation, colouring caches
     solve = []
     for _ in range(runs):
         start = time.perf_counter()
         op = rs.solve(family.circuit)
         solve.append(time.perf_counter() - start)
-    row = {"ours_runs": runs, "ours_process_s": statistics.median(process), "ours_solve_s": statistics.median(solve),
+    row = {"ours_runs": runs, "ours_process_s": statistics.median(w for w, _ in process),
+           "ours_process_cpu_s": statistics.median(c for _, c in process), "ours_solve_s": statistics.median(solve),
            "ours_method": op.method, "converged": op.converged, "max_dv_V": float("nan"), "rel_dv": float("nan")}
     if family.voltages_path.exists():
         row["max_dv_V"], row["rel_dv"] = max_abs_dv(our_voltages(op), saved_voltages(family))
@@ -175,11 +176,13 @@ def ngspice_row(family: Family, timeout: float) -> dict:
     r = family.record
     walls = [run["wall"] for run in r["runs"]]
     analysis = [run["stats"].get("total_analysis_time", float("nan")) for run in r["runs"]]
+    cpu = [run.get("cpu", float("nan")) for run in r["runs"]]
     status = ("ok" if walls else "no run yet") if not (r["capped"] or r["error"] or r.get("skipped")) else (
         f"> {timeout:g} s" if r["capped"] else r["error"] or r["skipped"])
     return {"ngspice_status": status, "ngspice_runs": len(walls),
             "ngspice_process_s": statistics.median(walls) if walls else float("nan"),
-            "ngspice_analysis_s": statistics.median(analysis) if analysis else float("nan")}
+            "ngspice_analysis_s": statistics.median(analysis) if analysis else float("nan"),
+            "ngspice_cpu_s": statistics.median(cpu) if cpu else float("nan")}
 
 
 def diode_gap(name: str, ns, timeout: float) -> dict[float, float]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..circuit import Circuit
 from .export import SpiceOptions, export
-from .run import run
+from .run import children_cpu, run
 
 
 @dataclass
@@ -92,7 +92,7 @@ def compare(circuit: Circuit, repeat: int = 1, timeout: float = 600.0, ngspice: 
     with tempfile.TemporaryDirectory(prefix="resnet_sim_compare_") as tmp:
         path = Path(tmp, "circuit.cir")
         path.write_text(text)
-        ours_process = time_process([*resnet_sim_command(), "op", str(path)], repeat)
+        ours_process = [wall for wall, _ in time_process([*resnet_sim_command(), "op", str(path)], repeat)]
 
     ours = {name: op.voltage(name) for name in theirs}
     dv = {name: ours[name] - v for name, v in theirs.items()}
@@ -123,14 +123,14 @@ def resnet_sim_command() -> list[str]:
     return [found]
 
 
-def time_process(command: list[str], repeat: int) -> list[float]:
-    """Wall seconds of ``repeat`` runs of ``command`` (output discarded); RuntimeError naming the command and
-    its stderr when it fails."""
+def time_process(command: list[str], repeat: int) -> list[tuple[float, float]]:
+    """(wall, user + system CPU) seconds of ``repeat`` runs of ``command`` (output discarded); RuntimeError
+    naming the command and its stderr when it fails."""
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), children_cpu()
         proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        times.append(time.perf_counter() - start)
+        times.append((time.perf_counter() - start, children_cpu() - cpu_start))
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} exited with status {proc.returncode}: {proc.stderr.strip()}")
     return times

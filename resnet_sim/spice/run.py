@@ -7,6 +7,7 @@ its output is scanned for those messages too. Every failure is a ``SpiceError`` 
 from __future__ import annotations
 
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -44,7 +45,8 @@ class SpiceResult:
     """An ngspice operating point in our names.
 
     ``voltages`` node -> V (volts); ``currents`` element -> A (amperes, SPICE sign: the current entering the
-    source's + terminal and flowing through it); ``wall`` seconds of the whole ngspice process;
+    source's + terminal and flowing through it); ``wall`` seconds of the whole ngspice process and ``cpu``
+    its user + system CPU seconds;
     ``stats`` ngspice's ``.options acct`` figures (keys like ``total_analysis_time`` in seconds,
     ``maximum_ngspice_program_size`` in MB, counts such as ``total_iterations``); ``log`` its stdout+stderr.
     """
@@ -52,6 +54,7 @@ class SpiceResult:
     voltages: dict[str, float]
     currents: dict[str, float]
     wall: float
+    cpu: float
     stats: dict[str, float] = field(default_factory=dict)
     log: str = ""
 
@@ -73,14 +76,14 @@ def run(deck: SpiceDeck, timeout: float = 600.0, ngspice: str = "ngspice",
     with tempfile.TemporaryDirectory(prefix="resnet_sim_spice_") as tmp:
         deck_path, raw_path = Path(tmp, "deck.cir"), Path(tmp, "out.raw")
         deck_path.write_text(deck.text)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), children_cpu()
         try:
             proc = subprocess.run([binary, "-b", "-r", str(raw_path), str(deck_path)], cwd=tmp,
                                   capture_output=True, text=True, errors="replace", timeout=timeout,
                                   preexec_fn=limit)
         except subprocess.TimeoutExpired:
             raise SpiceTimeout(f"ngspice timed out after {timeout:g} s") from None
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, children_cpu() - cpu_start
         log = proc.stdout + proc.stderr
         check(proc.returncode, log, raw_path)
         try:
@@ -88,12 +91,16 @@ def run(deck: SpiceDeck, timeout: float = 600.0, ngspice: str = "ngspice",
         except RawFileError as err:
             raise SpiceError(f"ngspice wrote an unreadable raw file: {err}", _tail(log)) from None
     voltages, currents = to_our_names(point, deck)
-    return SpiceResult(voltages, currents, wall, parse_acct(log), log)
+    return SpiceResult(voltages, currents, wall, cpu, parse_acct(log), log)
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of this process's finished (waited-for) child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _limit_memory(n_bytes: int) -> None:
-    import resource
-
     resource.setrlimit(resource.RLIMIT_AS, (n_bytes, n_bytes))
 
 
