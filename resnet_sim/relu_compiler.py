@@ -9,25 +9,31 @@ the conductance unit, default 1 mS per unit weight) to the *positive* rail of in
 to a +1 V or -1 V bias source. With no other current into the node, Kirchhoff's current law puts it at
 ``z_i / G_i`` volts, where ``G_i = sum_j |w_ij| + |b_i|`` (weight units). An ideal diode from ground to the
 node (anode at ground) clamps it at >= 0 V: the node then sits at ``relu(z_i) / G_i``. A neuron with
-``G_i = 0`` (all-zero row and bias) would float: it gets one unit conductance ``u`` to ground instead, so it
-sits at 0 V.
+``G_i = 0`` (all-zero row and bias) would float: it gets one unit conductance ``u`` to ground instead
+(G_i = 1), so it sits at 0 V and passes 0 on.
 
-``mode="exact"``: every hidden neuron drives the next layer through two VCVS buffers of gain ``+G_i`` and
-``-G_i`` (only those that the next layer uses), so its node carries no load and the rails carry the exact
-activations ``+h`` and ``-h``; the outputs are VCVS of gain ``G_i`` on the last layer's nodes. The circuit
-computes the network exactly (up to the solver's tolerance).
+``mode="exact"``: every input with a negative weight gets an inverter (VCVS of gain -1); every hidden
+neuron drives the next layer through VCVS buffers of gain ``+G_i`` and ``-G_i`` (only those the next layer
+uses), so its node carries no load and the rails carry the exact activations ``+h`` and ``-h``; the outputs
+are VCVS of gain ``G_i`` on the last layer's nodes. The circuit computes the network exactly (up to the
+solver's tolerance).
 
-``mode="minimal"``: amplifiers only where they cannot be avoided -- one inverter per input that has a
-negative weight and one output VCVS per network output. Hidden neurons are built twice, as a positive copy
-(node at ``+relu(z)/G'``, clamped >= 0) and a negative copy (node at ``-relu(z)/G'``, driven from swapped
-rails, clamped <= 0), which serve directly as the next layer's rails. The 1/G' attenuation of each neuron
-is folded into the next layer's weights (``w'_mi = w_mi G'_i``; ``G'`` the folded totals), and layer ``k``
-uses the conductance unit ``u / gain**k``, so a layer's load on the previous one is a fraction ~1/gain of
-that layer's drive: the circuit's error shrinks as ~1/gain.
+``mode="minimal"``: amplifiers only where a passive network cannot do the job -- sign inversion at the
+input and restoring the scale at the outputs. Hidden neurons are built as a positive copy (node at
+``+relu(z)/G``, clamped >= 0) and/or a negative copy (node at ``-relu(z)/G``, fed from swapped rails,
+clamped <= 0), which serve directly as the next layer's rails; only the copies in use are built. The 1/G
+attenuation of each neuron is folded into the next layer's weights (``w'_mi = w_mi G_i``), and layer ``k``
+uses the conductance unit ``u / gain**k``, so a layer loads the previous one by a fraction ~1/gain of its
+drive: the error shrinks as ~1/gain. The inputs' signs come from whichever costs fewer VCVS: inverting the
+inputs that need it (one each), or a *split* first layer -- each neuron's positive and negative parts
+summed at two nodes ``sp``/``sn`` with equal totals (topped up to ground), ``v(sp) - v(sn) = z/G``, and one
+differential VCVS of gain +-1 per copy, driving the copy node through a conductance ``G u`` (for a one-layer
+network the differential VCVS is the output amplifier itself). One output VCVS per network output.
 
 Names: layer ``k`` elements start with their kind letter followed by ``l{k}_`` (``rl0_z3_5`` is the
 resistor from input 5 to neuron 3 of layer 0, ``rl0_z3_b`` its bias resistor, ``dl0_z3`` its diode,
-``el0_p3``/``el0_n3`` its buffers); inputs are ``vin{j}`` on node ``in{j}`` with inverters ``ein_n{j}``
+``el0_p3``/``el0_n3`` its buffers; minimal mode: copies ``l0_p3``/``l0_n3``, split summing nodes
+``l0_sp3``/``l0_sn3``); inputs are ``vin{j}`` on node ``in{j}`` with inverters ``ein_n{j}``
 (node ``in_n{j}``); bias sources ``vbias_p``/``vbias_n``; outputs are nodes ``out{i}``.
 """
 
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+
 import numpy as np
 
 from .circuit import Circuit
@@ -144,10 +151,11 @@ class _Builder:
             self._bias[sign] = self.c.node_id(f"bias_{tag}")
         return self._bias[sign]
 
-    def vcvs(self, names, out_nodes, ctrl_nodes, gains) -> None:
-        """VCVS from ground to ``out_nodes`` with v_out = gain * v_ctrl."""
+    def vcvs(self, names, out_nodes, ctrl_nodes, gains, ctrl_minus=None) -> None:
+        """VCVS from ground to ``out_nodes``: v_out = gain * (v_ctrl - v_ctrl_minus), ``ctrl_minus`` default ground."""
         zero = np.zeros(len(out_nodes), np.int64)
-        self.c.add_many("E", names, np.stack([out_nodes, zero, ctrl_nodes, zero], 1), gains)
+        minus = zero if ctrl_minus is None else ctrl_minus
+        self.c.add_many("E", names, np.stack([out_nodes, zero, ctrl_nodes, minus], 1), gains)
 
     def diodes(self, names, nodes, clamp_below: bool) -> None:
         """Ideal diodes holding ``nodes`` >= 0 V (clamp_below) or <= 0 V."""
@@ -155,11 +163,14 @@ class _Builder:
         pair = [zero, nodes] if clamp_below else [nodes, zero]
         self.c.add_many("D", names, np.stack(pair, 1), np.zeros(len(nodes)))
 
-    def neurons(self, prefix: str, w, b, pos, neg, unit: float, rows=None) -> tuple[np.ndarray, np.ndarray]:
+    def neurons(self, prefix: str, w, b, pos, neg, unit: float, rows=None, total=None) -> tuple[np.ndarray, np.ndarray]:
         """Neuron nodes ``{prefix}{i}`` (i in ``rows``, default all) at ``(w @ v + b) / G`` volts, fed from rails
         ``pos``/``neg`` (node ids, -1 = absent) and the bias sources; ``unit`` siemens per unit weight.
+
+        ``G`` is ``total`` (weight units, per row; default ``sum |w| + |b|``), reached by a conductance
+        ``G - sum |w| - |b|`` to ground where positive; a row whose G would be 0 gets G = 1 (so it sits at 0 V).
         Returns (node ids, G) of those rows."""
-        rows = np.arange(len(w)) if rows is None else np.asarray(rows)
+        rows = np.arange(len(w)) if rows is None else np.asarray(rows, dtype=np.int64)
         w, b = w[rows], b[rows]
         names = [f"{prefix}{i}" for i in rows]
         ids = self.c.nodes_of(names)
@@ -167,7 +178,7 @@ class _Builder:
         wij = w[i, j]
         src = np.where(wij > 0, pos[j], neg[j])
         assert np.all(src >= 0), "a rail the weights need was not built"
-        stem = np.char.add("r", np.asarray(names)[i])
+        stem = np.char.add("r", np.asarray(names, dtype=str)[i])
         self.c.add_many("R", np.char.add(np.char.add(stem, "_"), j.astype(str)),
                         np.stack([ids[i], src], 1), 1.0 / (unit * np.abs(wij)))
         ib = np.nonzero(b)[0]
@@ -176,29 +187,42 @@ class _Builder:
             self.c.add_many("R", [f"r{names[k]}_b" for k in ib], np.stack([ids[ib], bias], 1),
                             1.0 / (unit * np.abs(b[ib])))
         g = np.abs(w).sum(axis=1) + np.abs(b)
-        dead = np.nonzero(g == 0)[0]
-        if len(dead):
-            self.c.add_many("R", [f"r{names[k]}_g" for k in dead],
-                            np.stack([ids[dead], np.zeros(len(dead), np.int64)], 1), np.full(len(dead), 1.0 / unit))
-        return ids, g
+        total = g if total is None else np.asarray(total, dtype=np.float64)
+        total = np.where(total > 0, total, 1.0)
+        top = np.nonzero(total > g)[0]
+        if len(top):
+            self.c.add_many("R", [f"r{names[k]}_g" for k in top], np.stack([ids[top], np.zeros(len(top), np.int64)], 1),
+                            1.0 / (unit * (total[top] - g[top])))
+        return ids, total
 
-    def inputs(self, n_in: int, w0) -> tuple[np.ndarray, np.ndarray]:
-        """Input sources ``vin{j}`` and the inverters of those inputs that have a negative weight."""
+    def inputs(self, n_in: int, invert) -> tuple[np.ndarray, np.ndarray]:
+        """Input sources ``vin{j}`` and inverters for the inputs where the bool mask ``invert`` (n_in,) is set."""
         names = [f"in{j}" for j in range(n_in)]
         pos = self.c.nodes_of(names)
         self.c.add_many("V", [f"v{n}" for n in names], np.stack([pos, np.zeros(n_in, np.int64)], 1), np.zeros(n_in))
         self.c.inputs = [f"v{n}" for n in names]
         neg = np.full(n_in, -1, np.int64)
-        need = np.nonzero((w0 < 0).any(axis=0))[0]
+        need = np.nonzero(invert)[0]
         neg[need] = self.c.nodes_of([f"in_n{j}" for j in need])
         self.vcvs([f"ein_n{j}" for j in need], neg[need], pos[need], np.full(len(need), -1.0))
         return pos, neg
 
-    def outputs(self, k: int, z_ids, g) -> None:
-        """Output nodes ``out{i}`` = G_i * v(z_i) through VCVS ``el{k}_o{i}``."""
+    def outputs(self, k: int, z_ids, g, minus_ids=None) -> None:
+        """Output nodes ``out{i}`` = G_i * (v(z_i) - v(minus_i)) through VCVS ``el{k}_o{i}``."""
         n = len(z_ids)
-        self.vcvs([f"el{k}_o{i}" for i in range(n)], self.c.nodes_of([f"out{i}" for i in range(n)]), z_ids, g)
+        self.vcvs([f"el{k}_o{i}" for i in range(n)], self.c.nodes_of([f"out{i}" for i in range(n)]), z_ids, g,
+                  minus_ids)
         self.c.outputs = [f"out{i}" for i in range(n)]
+
+    def split_neurons(self, k: int, w, b, pos, unit: float, rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Neurons ``rows`` of layer ``k`` as two summing nodes fed from positive rails only: ``l{k}_sp{i}``
+        (weights and bias > 0) and ``l{k}_sn{i}`` (|weights and bias| < 0), topped up to the same total
+        ``G_i``, so that ``v(sp_i) - v(sn_i) = z_i / G_i``. Returns (sp ids, sn ids, G)."""
+        wp, wn, bp, bn = np.maximum(w, 0), np.maximum(-w, 0), np.maximum(b, 0), np.maximum(-b, 0)
+        total = np.maximum(wp.sum(axis=1) + bp, wn.sum(axis=1) + bn)[rows]
+        sp, g = self.neurons(f"l{k}_sp", wp, bp, pos, pos, unit, rows, total)
+        sn, _ = self.neurons(f"l{k}_sn", wn, bn, pos, pos, unit, rows, total)
+        return sp, sn, g
 
 
 def compile_relu(weights, biases, mode: str = "exact", *, unit: float = UNIT, gain: float | None = None,
@@ -222,11 +246,10 @@ def compile_relu(weights, biases, mode: str = "exact", *, unit: float = UNIT, ga
     sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
     c = Circuit(title or f"ReLU network {'-'.join(map(str, sizes))} ({mode})")
     build = _Builder(c)
-    pos, neg = build.inputs(sizes[0], weights[0])
     if mode == "exact":
-        _exact_layers(build, weights, biases, pos, neg, unit)
+        _exact_layers(build, weights, biases, *build.inputs(sizes[0], (weights[0] < 0).any(axis=0)), unit)
     else:
-        _minimal_layers(build, weights, biases, pos, neg, unit, gain)
+        _minimal_layers(build, weights, biases, unit, gain)
     return c
 
 
@@ -250,25 +273,60 @@ def _exact_layers(build: _Builder, weights, biases, pos, neg, unit: float) -> No
             build.vcvs([f"el{k}_{tag}{i}" for i in need], rail[need], ids[need], sign * g[need])
 
 
-def _minimal_layers(build: _Builder, weights, biases, pos, neg, unit: float, gain: float) -> None:
-    last = len(weights) - 1
-    scale = np.ones(weights[0].shape[1])  # G' of the previous layer's neurons (inputs: 1)
+def _copies_needed(weights) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Minimal mode: for the rails feeding each layer k (k = 0: the inputs), bool masks of the neurons whose
+    positive / negative copy is used. Worked backwards from the outputs (positive use only): a positive copy
+    of neuron i draws on the rails of the signs of its weights, a negative copy on the opposite ones."""
+    use_p, use_n = np.ones(len(weights[-1]), bool), np.zeros(len(weights[-1]), bool)
+    needs = []
+    for w in reversed(weights):
+        wp, wn = w > 0, w < 0
+        use_p, use_n = ((wp & use_p[:, None]) | (wn & use_n[:, None])).any(axis=0), \
+            ((wn & use_p[:, None]) | (wp & use_n[:, None])).any(axis=0)
+        needs.append((use_p, use_n))
+    return needs[::-1]
+
+
+def _minimal_layers(build: _Builder, weights, biases, unit: float, gain: float) -> None:
+    n_in, last = weights[0].shape[1], len(weights) - 1
+    needs = _copies_needed(weights)
+    # a split (differential) first layer costs one VCVS per copy it feeds (none when it is the output layer);
+    # inverting the inputs costs one per inverted input: take the cheaper
+    split_cost = sum(map(np.count_nonzero, needs[1])) if last else 0
+    split = split_cost < np.count_nonzero(needs[0][1])
+    pos, neg = build.inputs(n_in, np.zeros(n_in, bool) if split else needs[0][1])
+    scale = np.ones(n_in)  # G of the previous layer's neurons (inputs: 1)
     for k, (w, b) in enumerate(zip(weights, biases)):
         w = w * scale[None, :]
         u = unit / gain**k
         if k == last:
-            ids, g = build.neurons(f"l{k}_z", w, b, pos, neg, u)
-            build.outputs(k, ids, g)
+            if split and k == 0:
+                sp, sn, g = build.split_neurons(k, w, b, pos, u, np.arange(len(b)))
+                build.outputs(k, sp, g, sn)
+            else:
+                ids, g = build.neurons(f"l{k}_z", w, b, pos, neg, u)
+                build.outputs(k, ids, g)
             return
-        rails = []
-        for sign, need in zip((1, -1), _rails_needed(weights[k + 1])):
-            tag = "p" if sign > 0 else "n"
+        rails, scale = [], np.ones(len(b))
+        if split and k == 0:
+            rows = np.nonzero(needs[1][0] | needs[1][1])[0]
+            sp, sn, scale[rows] = build.split_neurons(k, w, b, pos, u, rows)
+        for sign, mask in zip((1, -1), needs[k + 1]):
+            tag, need = ("p" if sign > 0 else "n"), np.nonzero(mask)[0]
             rail = np.full(len(b), -1, np.int64)
-            rail[need], _ = build.neurons(f"l{k}_{tag}", sign * w, sign * b, pos, neg, u, rows=need)
+            rail[need] = build.c.nodes_of([f"l{k}_{tag}{i}" for i in need])
+            if split and k == 0:  # VCVS +-(sp - sn) -> conductance G u -> copy node
+                at = np.searchsorted(rows, need)
+                ctrl = (sp[at], sn[at]) if sign > 0 else (sn[at], sp[at])
+                out = build.c.nodes_of([f"l{k}_e{tag}{i}" for i in need])
+                build.vcvs([f"el{k}_{tag}{i}" for i in need], out, ctrl[0], np.ones(len(need)), ctrl[1])
+                build.c.add_many("R", [f"rl{k}_{tag}{i}_s" for i in need], np.stack([rail[need], out], 1),
+                                 1.0 / (u * scale[need]))
+            else:
+                _, scale[need] = build.neurons(f"l{k}_{tag}", sign * w, sign * b, pos, neg, u, rows=need)
             build.diodes([f"dl{k}_{tag}{i}" for i in need], rail[need], clamp_below=sign > 0)
             rails.append(rail)
         pos, neg = rails
-        scale = np.abs(w).sum(axis=1) + np.abs(b)
 
 
 # ---- report ----------------------------------------------------------------------------------------

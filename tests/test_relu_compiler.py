@@ -119,9 +119,10 @@ def test_element_counts_closed_form():
     assert format_report(exact).splitlines()[0].split() == ["group", "R", "D", "E", "V"]
 
 
-def test_minimal_mode_error_shrinks_with_gain():
-    weights, biases = random_network([6, 12, 12, 3], seed=11)
-    x = np.random.default_rng(3).normal(size=(50, 6))
+@pytest.mark.parametrize("sizes", [[6, 12, 12, 3], [40, 6, 3]])  # inverted inputs; split first layer
+def test_minimal_mode_error_shrinks_with_gain(sizes):
+    weights, biases = random_network(sizes, seed=11)
+    x = np.random.default_rng(3).normal(size=(50, sizes[0]))
     y_net = forward(weights, biases, x)
     gains = [10.0, 100.0, 1e3, 1e4]
     errors = [relative_error(solve_outputs(compile_relu(weights, biases, "minimal", gain=g), x), y_net)
@@ -130,6 +131,36 @@ def test_minimal_mode_error_shrinks_with_gain():
     # first order in 1/gain: error * gain roughly constant once the gain is large
     assert 0.3 < (errors[-1] * gains[-1]) / (errors[-2] * gains[-2]) < 3.0, errors
     assert errors[-1] < 1e-2
+
+
+def test_minimal_mode_amplifier_counts():
+    """Inverting 40 inputs would cost 40 VCVS; splitting the first layer costs one per copy of a hidden neuron
+    that the output layer uses: a positive copy where its column has a weight > 0, a negative one where < 0."""
+    weights, biases = random_network([40, 6, 3], seed=11)
+    report = element_report(compile_relu(weights, biases, "minimal"))
+    copies = np.count_nonzero((weights[1] > 0).any(axis=0)) + np.count_nonzero((weights[1] < 0).any(axis=0))
+    assert 6 < copies <= 12
+    assert report["inputs"]["E"] == 0
+    assert report["layer 0"]["E"] == copies and report["layer 1"]["E"] == 3
+    weights, biases = random_network([3, 40, 3], seed=11)  # few inputs: invert them
+    report = element_report(compile_relu(weights, biases, "minimal"))
+    assert report["inputs"]["E"] == 3 and report["total"]["E"] == 6
+    weights, biases = random_network([30, 4], seed=1)  # one layer: the output VCVS is differential
+    c = compile_relu(weights, biases, "minimal")
+    assert element_report(c)["total"]["E"] == 4
+    x = np.random.default_rng(0).normal(size=(5, 30))
+    assert relative_error(solve_outputs(c, x), forward(weights, biases, x)) <= 1e-7
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_minimal_mode_sparse_sign_patterns(seed):
+    """Sparse weights: a negative copy draws on the opposite rails, so rails must follow the copies in use."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(n) for n in rng.integers(1, 10, size=4)]
+    weights, biases = random_network(sizes, seed=seed, zero_rows=1, sparsity=0.5)
+    x = rng.normal(size=(20, sizes[0]))
+    y = solve_outputs(compile_relu(weights, biases, "minimal", gain=1e6), x)
+    assert relative_error(y, forward(weights, biases, x)) < 1e-4
 
 
 def test_compile_errors():

@@ -13,15 +13,15 @@ SPICE_TOL = 5e-5  # volts
 
 
 @pytest.mark.ngspice
-@pytest.mark.parametrize("mode", ["exact", "minimal"])
-def test_compiled_network_in_ngspice(ngspice, mode):
+@pytest.mark.parametrize("mode,sizes", [("exact", [3, 6, 5, 2]), ("minimal", [3, 6, 5, 2]),
+                                        ("minimal", [12, 4, 2])])  # the last one: split first layer
+def test_compiled_network_in_ngspice(ngspice, mode, sizes):
     from resnet_sim import spice
 
     rng = np.random.default_rng(3)
-    sizes = [3, 6, 5, 2]
     weights = [rng.normal(size=(n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.normal(size=n) for n in sizes[1:]]
-    x = rng.normal(size=(6, 3))
+    x = rng.normal(size=(6, sizes[0]))
     if mode == "exact":
         c = compile_relu(weights, biases)
         expected = forward(weights, biases, x)
