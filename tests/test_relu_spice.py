@@ -8,7 +8,7 @@ from resnet_sim.relu_compiler import compile_relu, forward
 
 # ngspice's near-ideal diode (IS 1e-12 A, N 1e-6) drops ~5e-7 V when on; the gains G ~ 3 of the buffers
 # (exact) or of the output stage (minimal) multiply that, and two layers add up: measured 1.3e-5 V (exact)
-# and 2.5e-5 V (minimal) at most on these samples.
+# and 9e-6 V (minimal) at most on these samples.
 SPICE_TOL = 5e-5  # volts
 
 
