@@ -1,0 +1,93 @@
+"""`resnet-sim op`: table, JSON, HDF5, batched inputs, and one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from resnet_sim.cli import main
+
+NETLISTS = Path(__file__).resolve().parent.parent / "netlists"
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_table(capsys):
+    code, out, err = run(capsys, "op", NETLISTS / "diode_clamp.cir")
+    assert code == 0 and err == ""
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    assert ["out", "2"] in rows and ["d1", "0.006"] in rows and ["d1", "on"] in rows
+    assert "converged: yes" in out and "method:" in out and "residuals:" in out
+
+
+def test_json(capsys):
+    code, out, _ = run(capsys, "op", NETLISTS / "floating_source.cir", "--json", "--method", "active-set")
+    d = json.loads(out)
+    assert code == 0 and d["method"] == "active-set" and d["converged"] is True
+    assert d["nodes"]["p"] == pytest.approx(46 / 7) and d["currents"]["v2"] == pytest.approx(25 / 14 * 1e-3)
+    assert set(d["residuals"]) == {"stationarity", "feasibility", "dual", "complementarity"}
+
+
+def test_inputs_give_outputs(capsys, tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.array([[0.0, 0.0], [-1.0, -1.0], [0.5, -0.3]]))
+    code, out, _ = run(capsys, "op", NETLISTS / "trainable.cir", "--json", "--inputs", x)
+    d = json.loads(out)
+    assert code == 0
+    assert np.shape(d["outputs"]) == (3, 1)
+    assert d["outputs"][0][0] == pytest.approx(0.0, abs=1e-12)
+    assert len(d["nodes"]["h0"]) == 3
+
+
+def test_h5(capsys, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "op.h5"
+    code, _, _ = run(capsys, "op", NETLISTS / "divider.cir", "--h5", path, "--tol", "1e-10")
+    assert code == 0
+    with h5py.File(path) as f:
+        names = [n.decode() for n in f["node_names"][()]]
+        assert f["voltages"][names.index("out"), 0] == pytest.approx(5.0)
+        assert f.attrs["converged"]
+
+
+def one_line_error(capsys, *argv, expect):
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert expect in err, err
+    return err
+
+
+def test_errors_are_one_line(capsys, tmp_path):
+    one_line_error(capsys, "op", tmp_path / "missing.cir", expect="missing.cir: no such file")
+    bad = tmp_path / "bad.cir"
+    bad.write_text("title\nR1 a 0 1k\nR2 a\n.end\n")
+    err = one_line_error(capsys, "op", bad, expect=f"{bad}:3")
+    loop = tmp_path / "loop.cir"
+    loop.write_text("title\nV1 a 0 1\nV2 a 0 2\nR1 a 0 1k\n.end\n")
+    err = one_line_error(capsys, "op", loop, expect=f"{loop}: ")
+    assert "v1" in err and "v2" in err
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((2, 5)))
+    one_line_error(capsys, "op", NETLISTS / "trainable.cir", "--inputs", x, expect="x.npy: expected a numeric (B, 2)")
+    junk = tmp_path / "junk.npy"
+    junk.write_text("not numpy")
+    one_line_error(capsys, "op", NETLISTS / "trainable.cir", "--inputs", junk, expect="junk.npy: ")
+
+
+def test_console_script_exit_status(tmp_path):
+    floating = tmp_path / "floating.cir"
+    floating.write_text("title\nV1 a 0 1\nR1 a 0 1k\nR2 x y 1k\n.end\n")
+    proc = subprocess.run([sys.executable, "-m", "resnet_sim.cli", "op", str(floating)], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith(f"{floating}: ") and "gmin" in proc.stderr and proc.stderr.count("\n") == 1
+    proc = subprocess.run([sys.executable, "-m", "resnet_sim.cli", "op", str(floating), "--gmin", "1e-12", "--json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["nodes"]["x"] == pytest.approx(0.0, abs=1e-9)
