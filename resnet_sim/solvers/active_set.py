@@ -19,7 +19,7 @@ import scipy.sparse.linalg as spla
 from numba import njit
 
 from resnet_sim.solvers.kkt import (ACTIVE_RTOL, certificate, converged_mask, least_squares_multipliers,
-                                    residual_scale, slack)
+                                    nonnegative_multipliers, residual_scale, slack)
 from resnet_sim.solvers.qp import QP, QPSolution
 
 CACHE_SIZE = 8
@@ -31,9 +31,10 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
     """Solve every batch column of ``qp`` exactly by primal-dual active-set iterations.
 
     x0 (n, B) volts / lam0 (m, B) amperes warm-start the working set: rows with lam0 > 0 if lam0 is given,
-    else rows with slack ≤ ``kkt.ACTIVE_RTOL`` · (1 + |c|) at x0 (e.g. a ``cd`` result: this polishes it to
-    machine precision); with neither, W starts empty (the unconstrained solve). Columns sharing a working
-    set share one factorisation.
+    else rows with slack ≤ ``kkt.ACTIVE_RTOL`` · (1 + |c|) at x0, those carrying more current (recovered
+    from x0) taking precedence where they close a loop (e.g. a ``cd`` result: this polishes it to machine
+    precision); with neither, W starts empty (the unconstrained solve). Columns sharing a working set share
+    one factorisation.
 
     ``tol`` is the KKT tolerance of ``kkt.converged_mask`` (with ``kkt.residual_scale``). Returns a
     QPSolution with x (n, B) volts, lam (m, B) amperes, iterations = the most active-set iterations of any
@@ -48,8 +49,9 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
         lam0 = np.asarray(lam0, dtype=np.float64).reshape(m, B)
         W, prio = lam0 > 0, -lam0
     elif x0 is not None:
-        prio = slack(qp, x0)
-        W = prio <= ACTIVE_RTOL * (1.0 + np.abs(qp.c))
+        x0 = np.asarray(x0, dtype=np.float64).reshape(n, B)
+        W = slack(qp, x0) <= ACTIVE_RTOL * (1.0 + np.abs(qp.c))
+        prio = -nonnegative_multipliers(qp, qp.L @ x0 - qp.b, W)
     else:
         W, prio = np.zeros((m, B), dtype=bool), np.zeros((m, B))
     X, lam = np.zeros((n, B)), np.zeros((m, B))
@@ -63,15 +65,21 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
         iters[pending] += 1
         X[:, pending], W[:, pending] = _equality_solve(qp, factors, pending, W[:, pending], prio[:, pending])
         Wp = W[:, pending]
-        lam[:, pending] = least_squares_multipliers(qp, qp.L @ X[:, pending] - qp.b[:, pending], Wp)[0]
+        g = qp.L @ X[:, pending] - qp.b[:, pending]
+        lam[:, pending] = least_squares_multipliers(qp, g, Wp)[0]
         s = slack(qp, X[:, pending], pending)
-        violated = ~Wp & (s < -_noise(qp, X[:, pending], pending))
-        dropped = Wp & (lam[:, pending] <= 0)
+        noise = _noise(qp, X[:, pending], pending)
+        violated = ~Wp & (s < -noise)
+        # a current within rounding of 0 (a redundant or degenerate row) may stay: it breaks no KKT condition
+        current = np.maximum(np.abs(qp.b[:, pending]).max(axis=0, initial=0.0), np.abs(g).max(axis=0, initial=0.0))
+        dropped = Wp & (lam[:, pending] < -64 * np.finfo(float).eps * current)
         still = []
         for t, j in enumerate(pending):
             if not (violated[:, t].any() or dropped[:, t].any()):
                 continue
-            new = (W[:, j] & ~dropped[:, t]) | violated[:, t]
+            # rows met with equality but left out as implied come last: they take over from dropped rows
+            tight = ~W[:, j] & ~violated[:, t] & (s[:, t] <= noise[:, t])
+            new = (W[:, j] & ~dropped[:, t]) | violated[:, t] | tight
             if hash(new.tobytes()) in seen[j]:
                 cycled[j] = True
                 X[:, j], lam[:, j], used, unfinished[j] = _primal_active_set(qp, factors, j, X[:, j], lam[:, j],
@@ -79,8 +87,8 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
                 iters[j] += used
                 continue
             seen[j].add(hash(new.tobytes()))
-            # violated rows first (most violated first), then kept rows by decreasing current
-            order = np.lexsort((np.where(violated[:, t], s[:, t], -lam[:, j]), ~violated[:, t]))
+            # violated rows first (most violated first), then kept rows by decreasing current, then tight ones
+            order = np.lexsort((np.where(violated[:, t], s[:, t], -lam[:, j]), tight, ~violated[:, t]))
             prio[order, j] = np.arange(m)
             W[:, j] = new
             still.append(j)
@@ -100,7 +108,7 @@ def _noise(qp: QP, x: np.ndarray, cols) -> np.ndarray:
 
 def _equality_solve(qp: QP, factors: "_Factors", cols: np.ndarray, W: np.ndarray, prio: np.ndarray):
     """x (n, B') minimising the energy of columns ``cols`` with the rows of W (m, B') held with equality,
-    merged in increasing ``prio``; rows contradicting earlier ones are left out of the returned W."""
+    merged in increasing ``prio``; the returned W keeps the rows of a spanning forest (see ``_merge``)."""
     n = qp.n
     W = W.copy()
     X, offs, roots, groups = np.empty((n, len(cols))), np.empty((n, len(cols))), {}, {}
@@ -226,8 +234,9 @@ def _find(parent, off, i):
 def _merge(n, a, k, c, order):
     """Union-find of the working-set rows x_a − x_k = c, taken in ``order``, over nodes 0..n (n = the fixed
     ends, 0 V, always a root). Returns root (n,) (n = fixed), offset (n,) volts with x_i = x_root + offset
-    (the potential itself when fixed), and the (m,) bool working set: ``order`` less the rows that contradict
-    earlier ones (a redundant consistent row stays)."""
+    (the potential itself when fixed), and the (m,) bool working set: the rows of ``order`` that join two
+    groups, a spanning forest. A row closing a loop is left out: if consistent it holds anyway (with no
+    current), else it contradicts rows before it (the next iteration sees it violated if it matters)."""
     parent = np.arange(n + 1)
     off = np.zeros(n + 1)
     size = np.ones(n + 1, np.int64)
@@ -237,9 +246,8 @@ def _merge(n, a, k, c, order):
         ru, ou = _find(parent, off, a[r] if a[r] >= 0 else n)
         rv, ov = _find(parent, off, k[r] if k[r] >= 0 else n)
         d = c[r] + ov - ou  # x_ru − x_rv
-        if ru == rv:
-            if abs(d) > 1e-12 * (1.0 + abs(c[r]) + abs(ou) + abs(ov)):
-                keep[r] = False
+        if ru == rv:  # implied by (or contradicting) earlier rows: not a working row
+            keep[r] = False
         elif ru == n or (rv != n and size[ru] > size[rv]):
             parent[rv], off[rv] = ru, -d
             size[ru] += size[rv]
