@@ -65,7 +65,10 @@ def check_network(weights, biases) -> tuple[list[np.ndarray], list[np.ndarray]]:
         raise ValueError(f"{len(weights)} weight matrices but {len(biases)} bias vectors")
     out_w, out_b = [], []
     for k, (w, b) in enumerate(zip(weights, biases)):
-        w, b = np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        try:
+            w, b = np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"W{k} and b{k} must be numeric arrays") from None
         if w.ndim != 2 or 0 in w.shape:
             raise ValueError(f"W{k} must be a non-empty 2-D array (n_out, n_in), got shape {w.shape}")
         if b.shape != (w.shape[0],):

@@ -179,6 +179,8 @@ def test_compile_errors():
         compile_relu([np.ones((2, 2))], [np.ones(3)])
     with pytest.raises(ValueError, match=r"W0 has non-finite values at \[1, 0\]"):
         compile_relu([np.array([[1.0, 1.0], [np.nan, 1.0]])], [np.ones(2)])
+    with pytest.raises(ValueError, match="W0 and b0 must be numeric arrays"):
+        compile_relu([np.array([["a", "b"]])], [np.ones(1)])
     with pytest.raises(ValueError, match="no layers"):
         compile_relu([], [])
 
