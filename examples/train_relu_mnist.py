@@ -104,8 +104,11 @@ def main(argv=None):
     ap.add_argument("--no-check", action="store_true", help="skip the circuit check")
     args = ap.parse_args(argv)
 
-    x_train, y_train = load_dataset("mnist", "train", args.data)
-    x_test, y_test = load_dataset("mnist", "test", args.data)
+    try:
+        x_train, y_train = load_dataset("mnist", "train", args.data)
+        x_test, y_test = load_dataset("mnist", "test", args.data)
+    except ValueError as err:
+        ap.error(str(err))
     sizes = [x_train.shape[1], *(int(h) for h in args.hidden.split(",") if h), 10]
     t0 = time.perf_counter()
     weights, biases = train(x_train, y_train, sizes, args.epochs, args.batch, args.lr, args.seed)
