@@ -201,7 +201,7 @@ def test_cli_spice(ngspice, tmp_path, capsys):
     path.write_text(rs.write_netlist(_divider()))
     assert main(["spice", str(path), "--repeat", "1"]) == 0
     out = capsys.readouterr().out
-    assert "max |dV|" in out and "ngspice" in out and "resnet-sim op" in out
+    assert "max |dV|" in out and "whole process" in out and "resnet_sim" in out
 
 
 @pytest.mark.ngspice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -23,9 +24,10 @@ class Comparison:
 
     ``dv`` node -> V_ours - V_ngspice (volts); ``max_dv`` its largest magnitude and ``worst_node`` where;
     ``rel_dv`` = max_dv / max |V_ngspice| (the figure for diode-free circuits). Timings: ``spice_process``
-    whole ngspice process, ``spice_analysis`` ngspice's own reported analysis time, ``ours_solve``
-    ``resnet_sim.solve`` alone, ``ours_read_solve`` reading the netlist text and solving, ``ours_process`` a
-    whole ``resnet-sim op FILE`` process.
+    whole ngspice process, ``spice_analysis`` ngspice's own reported analysis time (to the millisecond),
+    ``ours_solve`` ``resnet_sim.solve`` alone and ``ours_read_solve`` reading the netlist text and solving,
+    both in this process after one untimed warm-up solve, ``ours_process`` a whole ``resnet-sim op FILE``
+    process.
     """
 
     title: str
@@ -46,27 +48,28 @@ class Comparison:
     def table(self) -> str:
         """The comparison as a plain-text table."""
         o = self.options
-        model = f"IS={o.diode_is:g} A, N={o.diode_n:g}" if self.n_diodes else "no diodes"
-        rows = [
-            ("circuit", f"{self.title} ({self.n_elements} elements, {self.n_diodes} diodes)"),
-            ("ngspice diode model", model),
-            ("max |dV|", f"{self.max_dv:.3e} V at node {self.worst_node} (relative {self.rel_dv:.3e})"),
-            ("", ""),
-            (f"time (median of {self.repeat})", "seconds    ngspice / ours"),
-            ("whole process", f"ngspice {self.spice_process:.4g}   resnet-sim op {self.ours_process:.4g}   "
-                              f"x{_ratio(self.spice_process, self.ours_process)}"),
-            ("analysis / solve", f"ngspice {self.spice_analysis:.4g}   solve {self.ours_solve:.4g}   "
-                                 f"x{_ratio(self.spice_analysis, self.ours_solve)}"),
-            ("read + solve", f"{self.ours_read_solve:.4g}"),
-        ]
-        width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in rows)
+        diodes = f"{self.n_diodes} diode{'s' if self.n_diodes != 1 else ''}"
+        model = (f"diodes IS={o.diode_is:g} A N={o.diode_n:g}; " if self.n_diodes else "") + \
+            f"reltol={o.reltol:g} vntol={o.vntol:g} V abstol={o.abstol:g} A"
+        lines = [f"circuit   {self.title} ({self.n_elements} elements, {diodes})",
+                 f"ngspice   {model}",
+                 f"max |dV|  {self.max_dv:.3e} V at node {self.worst_node} (relative {self.rel_dv:.3e})",
+                 "",
+                 f"{'seconds, median of ' + str(self.repeat):<24}{'ngspice':>12}{'resnet_sim':>12}{'ratio':>10}"]
+        rows = [("whole process", self.spice_process, self.ours_process),
+                ("analysis / solve", self.spice_analysis, self.ours_solve),
+                ("read + solve", math.nan, self.ours_read_solve)]
+        for label, theirs, ours in rows:
+            ratio = f"{theirs / ours:.3g}" if theirs > 0 and ours > 0 else "-"
+            lines.append(f"{label:<24}{_seconds(theirs):>12}{_seconds(ours):>12}{ratio:>10}")
+        lines.append("(ngspice reports its analysis time to the millisecond; ratio = ngspice / resnet_sim)")
+        return "\n".join(lines)
 
     __str__ = table
 
 
-def _ratio(theirs: float, ours: float) -> str:
-    return f"{theirs / ours:.3g}" if ours > 0 else "inf"
+def _seconds(t: float) -> str:
+    return "-" if math.isnan(t) else ("< 0.001" if t == 0 else f"{t:.4g}")
 
 
 def compare(circuit: Circuit, repeat: int = 1, timeout: float = 600.0, ngspice: str = "ngspice",
@@ -81,6 +84,7 @@ def compare(circuit: Circuit, repeat: int = 1, timeout: float = 600.0, ngspice: 
     theirs = spice_runs[0].voltages
 
     text = write_netlist(circuit)
+    solve(circuit)  # warm-up, not timed: Numba compilation and caches (the whole-process figure includes them)
     ours_solve, ours_read_solve = [], []
     for _ in range(repeat):
         start = time.perf_counter()
