@@ -263,25 +263,25 @@ def _sources(p: Problem, c: Circuit) -> None:
     nv, ni, ne = len(c["V"]), len(c["I"]), len(c["E"])
     p.n_sources = nv + ni + ne
     p.s_default = np.concatenate([c["V"].value, c["I"].value, np.zeros(ne)])
-    p.slot_kind = np.array(["V"] * nv + ["I"] * ni + ["E"] * ne, dtype="<U1")
     p.i_slots = nv + np.arange(ni)
     p.e_slots = nv + ni + np.arange(ne)
     # source edges: (p, n, slot) for V, L (slot -1) and E output ports
-    p.src_kind = np.array(["V"] * nv + ["L"] * len(c["L"]) + ["E"] * ne, dtype="<U1")
-    p.src_row = np.concatenate([np.arange(nv), np.arange(len(c["L"])), np.arange(ne)]).astype(np.int64)
     p.src_nodes = np.concatenate([c["V"].nodes, c["L"].nodes, c["E"].nodes[:, :2]]).astype(np.int64).reshape(-1, 2)
     p.src_slot = np.concatenate([np.arange(nv), np.full(len(c["L"]), -1), p.e_slots]).astype(np.int64)
     p.src_names = np.concatenate([c["V"].names, c["L"].names, c["E"].names]).astype(str)
 
+    # slot of each source by name (not c.element: its index over every element is slow for 1e6 resistors)
+    slot_of = dict(zip(c["V"].names.tolist(), range(nv)))
+    slot_of.update(zip(c["I"].names.tolist(), range(nv, nv + ni)))
     slots = []
     for name in c.inputs:
-        try:
-            kind, row = c.element(name)
-        except KeyError:
-            raise CircuitError(f".inputs names {name!r}, which is not an element of the circuit") from None
-        if kind not in "VI":
+        if name.lower() not in slot_of:
+            try:
+                kind = c.element(name)[0]
+            except KeyError:
+                raise CircuitError(f".inputs names {name!r}, which is not an element of the circuit") from None
             raise CircuitError(f".inputs names {name!r}, a {kind} element; inputs must be V or I sources")
-        slots.append(row if kind == "V" else nv + row)
+        slots.append(slot_of[name.lower()])
     p.input_slots = np.asarray(slots, dtype=np.int64)
     e = c["E"]
     p._vcvs = [(int(p.e_slots[j]), int(e.nodes[j, 2]), int(e.nodes[j, 3]), float(e.value[j])) for j in range(ne)]
@@ -303,7 +303,6 @@ def _diode_nodes(p: Problem, c: Circuit) -> None:
     p.rs_nodes = np.stack([p.diode_a[with_rs], internal], 1) if len(with_rs) else np.zeros((0, 2), np.int64)
     p.rs_g = 1.0 / rs[with_rs]
     p.diode_a[with_rs] = internal
-    p.rs_diodes = with_rs
 
 
 def _super_nodes(p: Problem) -> None:
@@ -313,14 +312,13 @@ def _super_nodes(p: Problem) -> None:
     m = len(ep)
     graph = sp.csr_matrix((np.ones(m), (ep, en)), shape=(n, n))
     _, labels = csgraph.connected_components(graph, directed=False)
-    p.labels = labels
-    # spanning forest: a virtual root joined to one root per super-node (ground for ground's)
+    # spanning forest: a virtual root joined to one root per super-node, its smallest node id (ground
+    # for ground's super-node)
     vroot = n
     touched = np.unique(np.concatenate([ep, en]))
-    comp_roots = {}
-    for node in touched[::-1]:  # smallest id wins; ground (0) first when present
-        comp_roots[labels[node]] = node
-    roots = np.fromiter(comp_roots.values(), dtype=np.int64, count=len(comp_roots))
+    smallest = np.full(n, n, np.int64)
+    np.minimum.at(smallest, labels[touched], touched)
+    roots = np.unique(smallest[labels[touched]])
     forest = sp.csr_matrix(
         (np.ones(m + len(roots)), (np.concatenate([ep, np.full(len(roots), vroot)]), np.concatenate([en, roots]))),
         shape=(n + 1, n + 1))
@@ -390,10 +388,9 @@ def _check_loops(p: Problem, loop_edges: np.ndarray, anc: np.ndarray) -> None:
     if not len(loop_edges):
         return
     ep, en = p.src_nodes[loop_edges, 0], p.src_nodes[loop_edges, 1]
-    U = sp.csr_matrix((np.ones(np.count_nonzero(p.src_slot[loop_edges] >= 0)),
-                       (np.flatnonzero(p.src_slot[loop_edges] >= 0), p.src_slot[loop_edges][p.src_slot[loop_edges] >= 0])),
-                      shape=(len(loop_edges), p.n_sources))
-    residual = (p.P[ep] - p.P[en] - U) @ p.s_default
+    own = p.src_slot[loop_edges]
+    own_value = np.where(own >= 0, p.s_default[np.maximum(own, 0)], 0.0)  # inductors: 0 V
+    residual = (p.P[ep] - p.P[en]) @ p.s_default - own_value
     variable = set(p.input_slots.tolist()) | set(p.e_slots.tolist())
     edge_of = {int(c): int(e) for c, e in zip(p.tree.child, p.tree.edge)}
     n = len(p.node_names)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import resnet_sim as rs
 from resnet_sim.circuit import Circuit, DiodeModel
 from resnet_sim.errors import CircuitError
+from test_solve import kcl_residual
 
 MODELS = {"": DiodeModel(), "dvf": DiodeModel(vf=0.3), "drs": DiodeModel(rs=500.0), "dboth": DiodeModel(vf=0.2, rs=2e3)}
 VOLT_TOL = 1e-8
@@ -203,6 +204,7 @@ def check_against_reference(c, blocks, methods):
         if method != "cvxpy":
             assert_matches_reference(op, blocks)
         assert op.power == pytest.approx(op.source_power, rel=1e-8, abs=1e-12)
+        assert kcl_residual(op) < 1e-9
         solved[method] = op.voltages
     # the methods agree with each other (cvxpy/Clarabel is an interior-point method: looser)
     for method, volts in solved.items():
