@@ -146,21 +146,28 @@ def our_voltages(op) -> dict[str, float]:
     return dict(zip(op.node_names, op.voltages[:, 0].tolist()))
 
 
-def ours(family: Family, runs: int) -> dict:
-    """Our figures: whole ``resnet-sim op FILE`` process (median of ``runs``), in-process solve (median of
-    ``runs`` after one warm-up), and max |dV| against ngspice's voltages."""
+def ours(family: Family, runs: int, timeout: float) -> dict:
+    """Our figures: whole ``resnet-sim op FILE`` process (median of ``runs``, each capped at ``timeout`` s),
+    in-process solve (median of ``runs`` after one warm-up), and max |dV| against ngspice's voltages."""
     path = CACHE / f"{family.name}.cir"
     path.write_text(rs.write_netlist(family.circuit))
-    process = time_process([*resnet_sim_command(), "op", str(path)], runs)  # (wall, cpu) pairs
+    row = {"ours_runs": runs, "ours_status": "ok", "ours_process_s": float("nan"), "ours_process_cpu_s": float("nan"),
+           "ours_solve_s": float("nan"), "ours_method": "", "converged": False, "max_dv_V": float("nan"),
+           "rel_dv": float("nan")}
+    try:
+        process = time_process([*resnet_sim_command(), "op", str(path)], runs, timeout)  # (wall, cpu) pairs
+    except subprocess.TimeoutExpired:
+        row["ours_status"] = f"> {timeout:g} s"
+        return row
     op = rs.solve(family.circuit)  # warm-up: Numba compilation, colouring caches
     solve = []
     for _ in range(runs):
         start = time.perf_counter()
         op = rs.solve(family.circuit)
         solve.append(time.perf_counter() - start)
-    row = {"ours_runs": runs, "ours_process_s": statistics.median(w for w, _ in process),
-           "ours_process_cpu_s": statistics.median(c for _, c in process), "ours_solve_s": statistics.median(solve),
-           "ours_method": op.method, "converged": op.converged, "max_dv_V": float("nan"), "rel_dv": float("nan")}
+    row.update(ours_process_s=statistics.median(w for w, _ in process),
+               ours_process_cpu_s=statistics.median(c for _, c in process), ours_solve_s=statistics.median(solve),
+               ours_method=op.method, converged=op.converged)
     if family.voltages_path.exists():
         row["max_dv_V"], row["rel_dv"] = max_abs_dv(our_voltages(op), saved_voltages(family))
     return row
@@ -177,12 +184,15 @@ def ngspice_row(family: Family, timeout: float) -> dict:
     walls = [run["wall"] for run in r["runs"]]
     analysis = [run["stats"].get("total_analysis_time", float("nan")) for run in r["runs"]]
     cpu = [run.get("cpu", float("nan")) for run in r["runs"]]
+    load = [run["load"] for run in r["runs"]]
+    cap = r.get("timeout", timeout)
     status = ("ok" if walls else "no run yet") if not (r["capped"] or r["error"] or r.get("skipped")) else (
-        f"> {timeout:g} s" if r["capped"] else r["error"] or r["skipped"])
-    return {"ngspice_status": status, "ngspice_runs": len(walls),
+        f"> {cap:g} s" if r["capped"] else r["error"] or r["skipped"])
+    return {"ngspice_status": status, "ngspice_cap_s": cap, "ngspice_runs": len(walls),
             "ngspice_process_s": statistics.median(walls) if walls else float("nan"),
             "ngspice_analysis_s": statistics.median(analysis) if analysis else float("nan"),
-            "ngspice_cpu_s": statistics.median(cpu) if cpu else float("nan")}
+            "ngspice_cpu_s": statistics.median(cpu) if cpu else float("nan"),
+            "ngspice_load": statistics.median(load) if load else float("nan")}
 
 
 def diode_gap(name: str, ns, timeout: float) -> dict[float, float]:
@@ -224,7 +234,7 @@ def main(argv=None) -> int:
             print(f"[ours] {family.name}", flush=True)
             rows.append({"family": family.name, "n_elements": family.n_elements,
                          "n_diodes": len(family.circuit["D"]), **ngspice_row(family, args.timeout),
-                         **ours(family, args.runs)})
+                         **ours(family, args.runs, args.timeout)})
         gaps = {name: diode_gap(name, DIODE_NS, args.timeout) for name in args.diode_gap.split(",") if name}
         write_report(rows, gaps, args)
     return 0

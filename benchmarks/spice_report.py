@@ -27,16 +27,24 @@ TARGETS = [("drn-xs", "process", 10), ("drn-1h", "process", 50), ("grid-300", "p
 DV_TARGET = 1e-5  # volts, against the near-ideal diode model
 
 COLUMNS = ["family", "n_elements", "n_diodes", "ngspice_status", "ngspice_runs", "ngspice_process_s",
-           "ngspice_analysis_s", "ours_runs", "ours_process_s", "ours_solve_s", "speedup_process",
-           "speedup_analysis", "max_dv_V", "rel_dv", "ours_method", "converged"]
+           "ngspice_analysis_s", "ngspice_cpu_s", "ngspice_load", "ours_status", "ours_runs", "ours_process_s", "ours_solve_s",
+           "ours_process_cpu_s", "speedup_process", "speedup_analysis", "speedup_cpu", "max_dv_V", "rel_dv",
+           "ours_method", "converged"]
 
 
-def speedup(row: dict, which: str, timeout: float) -> tuple[float, bool]:
+# which time -> (ngspice's column, our column)
+PAIRS = {"process": ("ngspice_process_s", "ours_process_s"), "analysis": ("ngspice_analysis_s", "ours_solve_s"),
+         "cpu": ("ngspice_cpu_s", "ours_process_cpu_s")}
+
+
+def speedup(row: dict, which: str) -> tuple[float, bool]:
     """(ngspice time / our time, whether it is only a lower bound because ngspice hit the cap)."""
-    ours = row["ours_process_s" if which == "process" else "ours_solve_s"]
+    theirs, ours = PAIRS[which]
+    if row["ours_status"] != "ok":
+        return math.nan, False
     if row["ngspice_status"].startswith(">"):
-        return (timeout if which == "process" else math.nan) / ours, True
-    return row[f"ngspice_{which}_s"] / ours, False
+        return (row["ngspice_cap_s"] if which == "process" else math.nan) / row[ours], True
+    return row[theirs] / row[ours], False
 
 
 def _fmt_speedup(value: float, bound: bool) -> str:
@@ -44,66 +52,73 @@ def _fmt_speedup(value: float, bound: bool) -> str:
 
 
 def _fmt_time(row: dict, key: str) -> str:
-    value = row[key]
-    if key.startswith("ngspice") and row["ngspice_status"] != "ok":
-        return row["ngspice_status"] if key == "ngspice_process_s" else ""
-    return f"{value:.4g}"
+    """A time cell: the value, or the status (e.g. "> 600 s") in the whole-process column when there is none."""
+    status = row["ngspice_status" if key.startswith("ngspice") else "ours_status"]
+    if status != "ok":
+        return status if key in ("ngspice_process_s", "ours_process_s") else ""
+    return f"{row[key]:.4g}"
 
 
 def write_report(rows: list[dict], gaps: dict[str, dict[float, float]], args) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.timeout, RESULTS / "spice.csv")
+    write_csv(rows, RESULTS / "spice.csv")
     write_plot(rows, args.timeout, RESULTS / "spice.png")
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(markdown(rows, gaps, args))
     print(f"wrote {RESULTS / 'spice.csv'}, {RESULTS / 'spice.png'}, {DOCS}")
 
 
-def write_csv(rows: list[dict], timeout: float, path: Path) -> None:
+def write_csv(rows: list[dict], path: Path) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
         for row in rows:
             out = {k: row.get(k, "") for k in COLUMNS}
-            for which in ("process", "analysis"):
-                out[f"speedup_{which}"] = _fmt_speedup(*speedup(row, which, timeout))
-            if row["ngspice_status"].startswith(">"):
-                out["ngspice_process_s"] = f"> {timeout:g}"
+            for which in PAIRS:
+                out[f"speedup_{which}"] = _fmt_speedup(*speedup(row, which))
+            for tool, column in (("ngspice", "ngspice_process_s"), ("ours", "ours_process_s")):
+                if row[f"{tool}_status"].startswith(">"):
+                    out[column] = row[f"{tool}_status"].rstrip(" s")
             writer.writerow(out)
 
 
 def write_plot(rows: list[dict], timeout: float, path: Path) -> None:
+    """Log-log time against elements: one colour per tool and time, one marker per circuit series."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
+    tools = [("ngspice -b, whole process", "ngspice_process_s", "-", "tab:red"),
+             ("ngspice analysis time (.options acct)", "ngspice_analysis_s", ":", "tab:orange"),
+             ("resnet-sim op, whole process", "ours_process_s", "-", "tab:blue"),
+             ("resnet_sim.solve, in process", "ours_solve_s", ":", "tab:cyan")]
+    markers = dict(zip(sorted({r["family"].split("-")[0] for r in rows}), "osD^v"))
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    n = np.array([r["n_elements"] for r in rows], dtype=float)
-    ok = np.array([r["ngspice_status"] == "ok" for r in rows])
-    capped = np.array([r["ngspice_status"].startswith(">") for r in rows])
-    series = [("ngspice -b (whole process)", "ngspice_process_s", "o-", "tab:red"),
-              ("ngspice analysis time (.options acct)", "ngspice_analysis_s", "s--", "tab:orange"),
-              ("resnet-sim op (whole process)", "ours_process_s", "o-", "tab:blue"),
-              ("resnet_sim.solve (in process)", "ours_solve_s", "s--", "tab:cyan")]
-    for label, key, style, colour in series:
-        t = np.array([r[key] for r in rows], dtype=float)
-        mask = ok if key.startswith("ngspice") else np.isfinite(t)
-        order = np.argsort(n[mask])
-        ax.plot(n[mask][order], t[mask][order], style, color=colour, label=label, markersize=5)
-    if capped.any():
-        ax.plot(n[capped], np.full(capped.sum(), timeout), "^", color="tab:red", markersize=9,
-                label=f"ngspice > {timeout:g} s (killed at the cap)")
-    for r, x in zip(rows, n):
-        ax.annotate(r["family"], (x, r["ours_process_s"]), textcoords="offset points", xytext=(0, -12),
-                    ha="center", fontsize=7, color="tab:blue")
+    for series, marker in markers.items():
+        members = sorted((r for r in rows if r["family"].split("-")[0] == series), key=lambda r: r["n_elements"])
+        for _, key, style, colour in tools:
+            status = "ngspice_status" if key.startswith("ngspice") else "ours_status"
+            pts = [(r["n_elements"], r[key]) for r in members if r[status] == "ok"]
+            if pts:
+                ax.plot(*zip(*pts), linestyle=style, marker=marker, color=colour, markersize=5)
+        for status, colour in (("ngspice_status", "tab:red"), ("ours_status", "tab:blue")):
+            capped = [r["n_elements"] for r in members if r[status].startswith(">")]
+            ax.plot(capped, [timeout] * len(capped), linestyle="none", marker=marker, color=colour,
+                    markerfacecolor="none", markersize=9)
+    ax.axhline(timeout, color="grey", linewidth=0.6, alpha=0.5)
+    ax.text(0.99, timeout * 1.1, f"cap {timeout:g} s (hollow markers: killed there)", fontsize=7, color="grey",
+            ha="right", transform=ax.get_yaxis_transform())
+    handles = [Line2D([], [], color=c, linestyle=st, label=label) for label, _, st, c in tools]
+    handles += [Line2D([], [], color="grey", marker=m, linestyle="none", label=s) for s, m in markers.items()]
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("elements in the circuit")
     ax.set_ylabel("time, seconds (median)")
     ax.set_title("DC operating point: resnet_sim against ngspice 39")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -119,33 +134,45 @@ def _machine() -> str:
     except OSError:
         pass
     version = subprocess.run(["ngspice", "--version"], capture_output=True, text=True).stdout
-    ngspice = next((line.strip("* ").split(":")[0] for line in version.splitlines() if "ngspice-" in line), "ngspice")
+    ngspice = next((line.strip("* ").split(":")[0].strip() for line in version.splitlines() if "ngspice-" in line), "ngspice")
     return (f"{cpu}, {os.cpu_count()} logical CPUs, Linux {platform.release()}; {ngspice}; "
             f"Python {platform.python_version()}, numpy {np.__version__}")
 
 
-def _table(rows: list[dict], timeout: float) -> list[str]:
+def _table(rows: list[dict]) -> list[str]:
     head = ["family", "elements", "diodes", "ngspice -b (s)", "resnet-sim op (s)", "speed-up",
             "ngspice analysis (s)", "our solve (s)", "speed-up", "max abs dV (V)", "runs ngspice/ours"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         dv = "" if math.isnan(r["max_dv_V"]) else f"{r['max_dv_V']:.2e}"
         cells = [r["family"], f"{r['n_elements']:,}", f"{r['n_diodes']:,}", _fmt_time(r, "ngspice_process_s"),
-                 f"{r['ours_process_s']:.3g}", _fmt_speedup(*speedup(r, "process", timeout)),
-                 _fmt_time(r, "ngspice_analysis_s"), f"{r['ours_solve_s']:.3g}",
-                 _fmt_speedup(*speedup(r, "analysis", timeout)), dv, f"{r['ngspice_runs']}/{r['ours_runs']}"]
+                 _fmt_time(r, "ours_process_s"), _fmt_speedup(*speedup(r, "process")),
+                 _fmt_time(r, "ngspice_analysis_s"), _fmt_time(r, "ours_solve_s"),
+                 _fmt_speedup(*speedup(r, "analysis")), dv, f"{r['ngspice_runs']}/{r['ours_runs']}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def _claims(rows: list[dict], timeout: float) -> list[str]:
+def _cpu_table(rows: list[dict]) -> list[str]:
+    lines = ["| family | ngspice CPU (s) | resnet-sim op CPU (s) | ratio | load average at ngspice's runs |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        theirs = f"{r['ngspice_cpu_s']:.4g}" if r["ngspice_status"] == "ok" else r["ngspice_status"]
+        ours = f"{r['ours_process_cpu_s']:.3g}" if r["ours_status"] == "ok" else r["ours_status"]
+        load = "" if math.isnan(r["ngspice_load"]) else f"{r['ngspice_load']:.1f}"
+        lines.append(f"| {r['family']} | {theirs} | {ours} "
+                     f"| {_fmt_speedup(*speedup(r, 'cpu'))} | {load} |")
+    return lines
+
+
+def _claims(rows: list[dict]) -> list[str]:
     """The issue's targets against this run's figures, each marked met or missed."""
     by_name = {r["family"]: r for r in rows}
     lines = ["| target | required | measured | |", "|---|---|---|---|"]
     for family, which, required in TARGETS:
         if family not in by_name:
             continue
-        value, bound = speedup(by_name[family], which, timeout)
+        value, bound = speedup(by_name[family], which)
         label = "whole process" if which == "process" else "solve alone vs ngspice's analysis time"
         verdict = "—" if math.isnan(value) else ("met" if value >= required else "**missed**")
         lines.append(f"| {family}, {label} | {required}x | {_fmt_speedup(value, bound)}x | {verdict} |")
@@ -171,7 +198,8 @@ def markdown(rows: list[dict], gaps: dict[str, dict[float, float]], args) -> str
     text = TEMPLATE.format(
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), command=command, machine=_machine(),
         timeout=f"{args.timeout:g}", ngspice_runs=args.ngspice_runs, runs=args.runs,
-        table="\n".join(_table(rows, args.timeout)), claims="\n".join(_claims(rows, args.timeout)),
+        table="\n".join(_table(rows)), cpu_table="\n".join(_cpu_table(rows)),
+        claims="\n".join(_claims(rows)),
         gaps="\n".join(_gaps(gaps)))
     return text
 
@@ -209,6 +237,11 @@ each figure is a median ({ngspice_runs} ngspice runs, {runs} runs of ours).
 {table}
 
 ![time against circuit size](../benchmarks/results/spice.png)
+
+The same runs in CPU seconds (user + system of the whole process, from the kernel's accounting), which a
+busy machine disturbs less than wall time:
+
+{cpu_table}
 
 Raw numbers: [benchmarks/results/spice.csv](../benchmarks/results/spice.csv).
 

@@ -127,13 +127,14 @@ def resnet_sim_command() -> list[str]:
     return [found]
 
 
-def time_process(command: list[str], repeat: int) -> list[tuple[float, float]]:
+def time_process(command: list[str], repeat: int, timeout: float | None = None) -> list[tuple[float, float]]:
     """(wall, user + system CPU) seconds of ``repeat`` runs of ``command`` (output discarded); RuntimeError
-    naming the command and its stderr when it fails."""
+    naming the command and its stderr when it fails, subprocess.TimeoutExpired after ``timeout`` s."""
     times = []
     for _ in range(repeat):
         start, cpu_start = time.perf_counter(), children_cpu()
-        proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout)
         times.append((time.perf_counter() - start, children_cpu() - cpu_start))
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} exited with status {proc.returncode}: {proc.stderr.strip()}")
