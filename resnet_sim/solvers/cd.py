@@ -8,20 +8,23 @@ two kinds of exact steps, repeated in sweeps:
        x_i ← clip((b_i − Σ_{j≠i} L_ij x_j) / L_ii, lo_i, hi_i)
    lo/hi are the static bounds (rows with one fixed end: x[a] ≤ c is an upper bound on a, x[k] ≥ −c a
    lower bound on k), tightened by the coupled rows at the neighbour's current value (i anode:
-   x_i ≤ x_k + c; i cathode: x_i ≥ x_a − c).
-2. Cluster shift, after each sweep of node steps: the coupled rows that are active (x_a − x_k ≥ c − tol)
-   join their end variables into clusters; each cluster C is moved rigidly, x_C ← x_C + t, by the exact
-   minimiser t = −Σ_C (Lx − b)_i / (1_Cᵀ L 1_C), clipped so that every bound and every coupled row
-   leaving C stays satisfied. Active rows inside C keep their slack, so the point stays feasible.
+   x_i ≤ x_k + c; i cathode: x_i ≥ x_a − c). A coupled row that cuts a node step short is *binding*.
+2. Cluster shift, after each sweep of node steps: the coupled rows that are active (slack < tol) or
+   were binding in that sweep join their end variables into clusters; each cluster C that holds a
+   binding row is moved rigidly, x_C ← x_C + t, by the exact minimiser
+   t = −Σ_C (Lx − b)_i / (1_Cᵀ L 1_C), clipped so that every bound and every coupled row leaving C stays
+   satisfied. Rows inside C keep their slack, so the point stays feasible. Clusters of 3..MAX_SPLIT
+   variables also shift each side of each row of a spanning tree of their rows (that row opens), so a
+   cluster whose halves are pulled apart splits.
 
 Why step 2: node steps alone stall at a wrong point when a conducting diode joins a node pulled up to a
 node pulled down (10 V −1k− b −1k− ground, diode b→c, c −1k− ground, started at 0 V: b is capped at c
-and c is floored at b, so both stay at 0 V, while the optimum is b = c = 10/3 V). For one active diode
-the cluster shift is the exact 2-variable step along the line x_a = x_k + c; the unconstrained 2×2
-minimiser is not needed, since when it lies on the open side of the row the node steps reach it.
-Chains of active diodes move as one cluster. What node steps and whole-cluster shifts cannot do is
-split a cluster whose two halves are pulled apart while its ends are pinned: such fixed points are
-reported by the KKT certificate, and the active-set solver polishes them.
+and c is floored at b, so both stay at 0 V, while the optimum is b = c = 10/3 V). For one diode the
+cluster shift is the exact 2-variable step along the line x_a = x_k + c; the unconstrained 2×2
+minimiser is not needed, because when it lies on the open side of the row the node steps reach it.
+Chains of conducting diodes move as one cluster. Stalls can remain where several rows must open at
+once (dense tangles of diodes with cycles); the KKT certificate reports them, and the active-set solver
+polishes them.
 
 Every step keeps the iterate feasible and never raises the energy; the start point (x0, or 0 V) is
 first made feasible (clip to the static bounds, then the least raise and greatest lowering that satisfy
@@ -29,19 +32,22 @@ the coupled rows). Sweeps stop when the largest change of a sweep is below ``tol
 criterion: on slowly converging, mesh-like circuits the error can be larger than the last step).
 
 Data layout: variables renumbered by colour; the off-diagonal part of L as CSR (int32 column indices)
-in that order; X is (n, B) C-order, so the inner loop over the batch is contiguous.
+in that order with each row divided by L_ii (so a node step is one dot product, b/L_ii likewise);
+bounds and coupled-row lists only for the variables that have any (``bref`` maps a variable to them);
+X is (n, B) C-order, so the inner loop over the batch is contiguous.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from numba import njit
 
 from .colouring import colour_variables
 from .qp import QP, QPSolution
 
-MAX_SPLIT = 32  # clusters of active diodes up to this many variables also try to split (cost ~ size³)
+# reassociation and contraction only: bounds use ±inf, so no "ninf"/"nnan" assumptions
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+MAX_SPLIT = 32  # clusters up to this many variables also try to split (cost ~ size³ per sweep)
 
 
 # ---- kernels ---------------------------------------------------------------------------------------
@@ -72,62 +78,95 @@ def _relax(X, b, ca, ck, cc, move_cathode):
 
 
 @njit(cache=True)
-def _make_feasible(X, lo, hi, ca, ck, cc):
-    """Make X (n, B) satisfy lo ≤ X ≤ hi and X[ca] − X[ck] ≤ cc in place; False when no x exists.
-
-    Clip to [lo, hi]; raise cathodes (the least raise satisfying the coupled rows); cap at hi and lower
-    anodes (the greatest lowering). When some x is feasible, the result then also respects lo.
-    """
-    n, B = X.shape
-    for i in range(n):
+def _make_feasible(X, cnode, blo, bhi, ca, ck, cc):
+    """Make X (n, B) satisfy the bounds blo ≤ X[cnode] ≤ bhi and X[ca] − X[ck] ≤ cc in place; False when
+    no x exists. Clip to the bounds; raise cathodes (the least raise satisfying the coupled rows); cap at
+    bhi and lower anodes (the greatest lowering). When some x is feasible, the result respects blo."""
+    B = X.shape[1]
+    for t in range(len(cnode)):
         for b in range(B):
-            if lo[i, b] > hi[i, b]:
+            if blo[t, b] > bhi[t, b]:
                 return False
-            X[i, b] = min(max(X[i, b], lo[i, b]), hi[i, b])
+            X[cnode[t], b] = min(max(X[cnode[t], b], blo[t, b]), bhi[t, b])
     for b in range(B):
         if not _relax(X, b, ca, ck, cc, True):
             return False
-        for i in range(n):
-            X[i, b] = min(X[i, b], hi[i, b])
+        for t in range(len(cnode)):
+            X[cnode[t], b] = min(X[cnode[t], b], bhi[t, b])
         if not _relax(X, b, ca, ck, cc, False):
             return False
-    for i in range(n):
+    for t in range(len(cnode)):
         for b in range(B):
-            if _violated(lo[i, b], X[i, b], 0.0):
+            if _violated(blo[t, b], X[cnode[t], b], 0.0):
                 return False
-            X[i, b] = max(X[i, b], lo[i, b])
+            X[cnode[t], b] = max(X[cnode[t], b], blo[t, b])
     return True
 
 
-@njit(cache=True)
-def _node_sweep(indptr, indices, data, inv_diag, rhs, lo, hi, cptr, cother, crow, cside, cc, X, acc):
-    """One sweep of node steps over all variables (in colour order); returns the largest change (V)."""
-    n, B = X.shape
-    step = 0.0
-    for i in range(n):
-        for b in range(B):
-            acc[b] = rhs[i, b]
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            v = data[p]
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _constrain(acc, t, blo, bhi, cptr, cother, crow, cside, cc, X, low, high, bind, sweep):
+    """Clip acc (B,) in place to the bounds of constrained variable t, tightened by its coupled rows at
+    the neighbours' values; a coupled row that cuts acc[b] short gets bind[row, b] = sweep.
+    low, high: (B,) scratch."""
+    B = len(acc)
+    q0, q1 = cptr[t], cptr[t + 1]
+    for b in range(B):
+        low[b] = blo[t, b]
+        high[b] = bhi[t, b]
+    for q in range(q0, q1):
+        j, r = cother[q], crow[q]
+        if cside[q] > 0:
             for b in range(B):
-                acc[b] -= v * X[j, b]
-        d = inv_diag[i]
-        q0, q1 = cptr[i], cptr[i + 1]
+                high[b] = min(high[b], X[j, b] + cc[r, b])
+        else:
+            for b in range(B):
+                low[b] = max(low[b], X[j, b] - cc[r, b])
+    for q in range(q0, q1):
+        j, r = cother[q], crow[q]
+        if cside[q] > 0:
+            for b in range(B):
+                if acc[b] > high[b] and X[j, b] + cc[r, b] <= high[b]:
+                    bind[r, b] = sweep
+        else:
+            for b in range(B):
+                if acc[b] < low[b] and X[j, b] - cc[r, b] >= low[b]:
+                    bind[r, b] = sweep
+    for b in range(B):
+        acc[b] = min(max(acc[b], low[b]), high[b])
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, X, scratch,
+                bind, sweep):
+    """One sweep of node steps over all variables (in colour order); returns the largest change (V).
+
+    data and rhs are scaled by 1/L_ii; scratch is (4, B). Every inner loop runs over the contiguous
+    batch axis (SIMD); B = 1 takes a scalar dot product.
+    """
+    n, B = X.shape
+    acc, stepv, low, high = scratch[0], scratch[1], scratch[2], scratch[3]
+    stepv[:] = 0.0
+    for i in range(n):
+        if B == 1:
+            u = rhs[i, 0]
+            for p in range(indptr[i], indptr[i + 1]):
+                u -= data[p] * X[indices[p], 0]
+            acc[0] = u
+        else:
+            for b in range(B):
+                acc[b] = rhs[i, b]
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                v = data[p]
+                for b in range(B):
+                    acc[b] -= v * X[j, b]
+        t = bref[i]
+        if t >= 0:
+            _constrain(acc, t, blo, bhi, cptr, cother, crow, cside, cc, X, low, high, bind, sweep)
         for b in range(B):
-            low = lo[i, b]
-            high = hi[i, b]
-            for q in range(q0, q1):
-                if cside[q] > 0:
-                    high = min(high, X[cother[q], b] + cc[crow[q], b])
-                else:
-                    low = max(low, X[cother[q], b] - cc[crow[q], b])
-            xn = min(max(acc[b] * d, low), high)
-            s = abs(xn - X[i, b])
-            if s > step:
-                step = s
-            X[i, b] = xn
-    return step
+            stepv[b] = max(stepv[b], abs(acc[b] - X[i, b]))
+            X[i, b] = acc[b]
+    return stepv.max()
 
 
 @njit(cache=True)
@@ -139,29 +178,30 @@ def _find(parent, u):
 
 
 @njit(cache=True)
-def _shift_set(S, ns, mark, stamp, b, indptr, indices, data, diag, rhs, lo, hi, cptr, cother, crow, cside, cc, X):
-    """Move the variables S[:ns] (marked ``mark[i] == stamp``) of column b by the same exact step t.
-
-    t minimises the energy along 1_S, clipped so that the bounds of S and every coupled row leaving S
-    stay satisfied. Returns |t| (V).
-    """
+def _shift_set(S, ns, mark, stamp, b, indptr, indices, data, diag, rhs, bref, blo, bhi,
+               cptr, cother, crow, cside, cc, X):
+    """Move the variables S[:ns] (all constrained, marked ``mark[i] == stamp``) of column b by the same
+    exact step t: the energy minimiser along 1_S, clipped so that the bounds of S and every coupled row
+    leaving S stay satisfied. Returns |t| (V)."""
     grad = 0.0
     curv = 0.0
     tlo = -np.inf
     thi = np.inf
     for s in range(ns):
         i = S[s]
-        g = diag[i] * X[i, b] - rhs[i, b]
-        curv += diag[i]
+        u = rhs[i, b]
+        inner = 1.0
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
-            g += data[p] * X[j, b]
+            u -= data[p] * X[j, b]
             if mark[j] == stamp:
-                curv += data[p]
-        grad += g
-        tlo = max(tlo, lo[i, b] - X[i, b])
-        thi = min(thi, hi[i, b] - X[i, b])
-        for q in range(cptr[i], cptr[i + 1]):
+                inner += data[p]
+        grad += diag[i] * (X[i, b] - u)  # (L x − b)_i
+        curv += diag[i] * inner  # Σ_{j ∈ S} L_ij
+        t = bref[i]
+        tlo = max(tlo, blo[t, b] - X[i, b])
+        thi = min(thi, bhi[t, b] - X[i, b])
+        for q in range(cptr[t], cptr[t + 1]):
             j = cother[q]
             if mark[j] == stamp:
                 continue
@@ -171,38 +211,43 @@ def _shift_set(S, ns, mark, stamp, b, indptr, indices, data, diag, rhs, lo, hi, 
                 tlo = max(tlo, X[j, b] - cc[crow[q], b] - X[i, b])
     if curv <= 0.0 or tlo > thi:
         return 0.0
-    t = min(max(-grad / curv, tlo), thi)
+    step = min(max(-grad / curv, tlo), thi)
     for s in range(ns):
-        X[S[s], b] += t
-    return abs(t)
+        X[S[s], b] += step
+    return abs(step)
 
 
 @njit(cache=True)
-def _cluster_shift(indptr, indices, data, diag, rhs, lo, hi, cptr, cother, crow, cside, cc,
-                   ca, ck, cnode, compact, eps, max_split, X, work):
-    """Rigid exact shifts of the clusters of active coupled rows (step 2 of the module docstring).
+def _cluster_shift(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc,
+                   ca, ck, cnode, bind, sweep, eps, max_split, X, work):
+    """Rigid exact shifts of the clusters of rows binding in this sweep (step 2 of the module docstring).
 
-    For every column: union-find over the active rows (x_a − x_k ≥ c − eps) gives the clusters and a
-    spanning tree of each; each cluster is shifted as a whole, and, for clusters of 3..max_split
-    variables, so is each side of each tree row (that row opens), so that a cluster whose halves
-    are pulled apart splits. ``cnode`` (nc,) lists the variables touching a coupled row and ``compact``
-    (n,) numbers them (−1 elsewhere); ``work`` is scratch allocated by ``_descend``. Returns the largest
-    shift (V).
+    Per column: union-find over the active rows (slack < eps) and the rows binding in this sweep
+    (bind[r, b] == sweep) gives the clusters and a spanning tree of each. Each cluster holding a binding
+    row is shifted as a whole and, with 3..max_split variables, so is each side of each tree row (a
+    cluster without one needs no shift: no node step in it was cut short). ``cnode`` (nc,) lists the constrained variables (``bref`` numbers them); ``work`` is
+    scratch allocated by ``_descend``. Returns the largest shift (V).
     """
-    n, B = X.shape
-    parent, root, members, start, fill, tree, tstart, tfill, mark, S, side, last_stamp = work
+    B = X.shape[1]
+    parent, root, members, start, fill, tree, tstart, tfill, mark, S, side, hot_root, last_stamp = work
     nc = len(cnode)
-    m = len(ca)
     stamp = last_stamp[0]
     step = 0.0
     for b in range(B):
+        hot = False
+        for r in range(len(ca)):
+            if bind[r, b] == sweep:
+                hot = True
+                break
+        if not hot:
+            continue
         for u in range(nc):
             parent[u] = u
         ntree = 0
-        for r in range(m):
-            if X[ca[r], b] - X[ck[r], b] >= cc[r, b] - eps:
-                ru = _find(parent, compact[ca[r]])
-                rv = _find(parent, compact[ck[r]])
+        for r in range(len(ca)):
+            if bind[r, b] == sweep or X[ca[r], b] - X[ck[r], b] >= cc[r, b] - eps:
+                ru = _find(parent, bref[ca[r]])
+                rv = _find(parent, bref[ck[r]])
                 if ru != rv:
                     parent[ru] = rv
                     tree[ntree] = r
@@ -216,29 +261,34 @@ def _cluster_shift(indptr, indices, data, diag, rhs, lo, hi, cptr, cother, crow,
             root[u] = _find(parent, u)
             start[root[u] + 1] += 1
         for e in range(ntree):
-            tstart[root[compact[ca[tree[e]]]] + 1] += 1
+            tstart[root[bref[ca[tree[e]]]] + 1] += 1
         for u in range(nc):
             start[u + 1] += start[u]
             tstart[u + 1] += tstart[u]
+        for u in range(nc):
+            hot_root[u] = False
+        for r in range(len(ca)):
+            if bind[r, b] == sweep:
+                hot_root[root[bref[ca[r]]]] = True
         fill[:] = start[:nc]
         for u in range(nc):
             members[fill[root[u]]] = cnode[u]
             fill[root[u]] += 1
         tfill[:] = tstart[:nc]
         for e in range(ntree):
-            r0 = root[compact[ca[tree[e]]]]
+            r0 = root[bref[ca[tree[e]]]]
             tree[ntree + tfill[r0]] = tree[e]
             tfill[r0] += 1
         for r0 in range(nc):
             size = start[r0 + 1] - start[r0]
-            if size < 2:
+            if size < 2 or not hot_root[r0]:
                 continue
             mem = members[start[r0]:start[r0 + 1]]
             stamp += 1
             for s in range(size):
                 mark[mem[s]] = stamp
-            step = max(step, _shift_set(mem, size, mark, stamp, b, indptr, indices, data, diag, rhs, lo, hi,
-                                        cptr, cother, crow, cside, cc, X))
+            step = max(step, _shift_set(mem, size, mark, stamp, b, indptr, indices, data, diag, rhs, bref,
+                                        blo, bhi, cptr, cother, crow, cside, cc, X))
             if size < 3 or size > max_split:
                 continue
             rows = tree[ntree + tstart[r0]:ntree + tstart[r0 + 1]]
@@ -263,113 +313,140 @@ def _cluster_shift(indptr, indices, data, diag, rhs, lo, hi, cptr, cother, crow,
                             S[ns] = mem[s]
                             mark[mem[s]] = stamp
                             ns += 1
-                    step = max(step, _shift_set(S, ns, mark, stamp, b, indptr, indices, data, diag, rhs, lo, hi,
-                                                cptr, cother, crow, cside, cc, X))
+                    step = max(step, _shift_set(S, ns, mark, stamp, b, indptr, indices, data, diag, rhs, bref,
+                                                blo, bhi, cptr, cother, crow, cside, cc, X))
     last_stamp[0] = stamp
     return step
 
 
 @njit(cache=True)
-def _descend(indptr, indices, data, diag, rhs, lo, hi, cptr, cother, crow, cside, cc,
-             ca, ck, cnode, compact, tol, max_split, max_sweeps, X):
+def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc,
+             ca, ck, cnode, tol, max_split, max_sweeps, X):
     """Sweeps of node steps and cluster shifts until the largest change is below tol; (sweeps, last change)."""
     n, B = X.shape
-    inv_diag = 1.0 / diag
-    acc = np.empty(B)
     nc = len(cnode)
+    scratch = np.empty((4, B))
+    bind = np.zeros((len(ca), B), np.int64)
     work = (np.empty(nc, np.int64), np.empty(nc, np.int64), np.empty(nc, np.int64), np.empty(nc + 1, np.int64),
             np.empty(nc, np.int64), np.empty(2 * nc, np.int64), np.empty(nc + 1, np.int64),
             np.empty(nc, np.int64), np.zeros(n, np.int64), np.empty(nc, np.int64), np.zeros(n, np.bool_),
-            np.zeros(1, np.int64))
+            np.zeros(nc, np.bool_), np.zeros(1, np.int64))
     step = np.inf
     sweeps = 0
     while sweeps < max_sweeps:
         sweeps += 1
-        step = _node_sweep(indptr, indices, data, inv_diag, rhs, lo, hi, cptr, cother, crow, cside, cc, X, acc)
+        step = _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, X, scratch,
+                           bind, sweeps)
         if len(ca):
-            shift = _cluster_shift(indptr, indices, data, diag, rhs, lo, hi, cptr, cother, crow, cside, cc,
-                                   ca, ck, cnode, compact, tol, max_split, X, work)
+            shift = _cluster_shift(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside,
+                                   cc, ca, ck, cnode, bind, sweeps, tol, max_split, X, work)
             step = max(step, shift)
         if step < tol:
             break
     return sweeps, step
 
 
-# ---- Python layer: validate, renumber, allocate, dispatch ------------------------------------------
-def _check_colours(qp: QP, colours) -> np.ndarray:
-    """Validate a colouring (shape, and no conflict across an off-diagonal of L or a coupled row)."""
-    from .colouring import conflict_graph
+@njit(cache=True)
+def _permute_scaled(indptr, indices, data, perm, rank):
+    """Rows and columns of CSR L renumbered (new i = rank[old]), diagonal split off, each row divided by
+    its diagonal: (indptr int64, indices int32, data, diag) of the new order."""
+    n = len(perm)
+    diag = np.zeros(n)
+    out_ptr = np.zeros(n + 1, np.int64)
+    for r in range(n):
+        i = perm[r]
+        count = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            if indices[p] == i:
+                diag[r] += data[p]
+            elif data[p] != 0.0:
+                count += 1
+        out_ptr[r + 1] = out_ptr[r] + count
+    out_idx = np.empty(out_ptr[n], np.int32)
+    out_val = np.empty(out_ptr[n])
+    for r in range(n):
+        i = perm[r]
+        q = out_ptr[r]
+        for p in range(indptr[i], indptr[i + 1]):
+            if indices[p] != i and data[p] != 0.0:
+                out_idx[q] = rank[indices[p]]
+                out_val[q] = data[p] / diag[r]
+                q += 1
+    return out_ptr, out_idx, out_val, diag
 
-    colours = np.asarray(colours, dtype=np.int64)
-    if colours.shape != (qp.n,):
-        raise ValueError(f"colours must have shape ({qp.n},), got {colours.shape}")
-    g = conflict_graph(qp).tocoo()
-    clash = np.flatnonzero(colours[g.row] == colours[g.col])
-    if len(clash):
-        i, j = g.row[clash[0]], g.col[clash[0]]
-        raise ValueError(f"colours is not a valid colouring: variables {i} and {j} are coupled and share colour {colours[i]}")
-    return colours
 
-
-def _static_bounds(qp: QP) -> tuple[np.ndarray, np.ndarray]:
-    """(n, B) lower and upper bounds (V) from the diode rows with one fixed end; ±inf where none."""
-    lo = np.full((qp.n, qp.batch), -np.inf)
-    hi = np.full((qp.n, qp.batch), np.inf)
+def _static_bounds(qp: QP, variables: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(len(variables), B) lower and upper bounds (V) from the diode rows with one fixed end, for the
+    variables that have any (index: qp's variable -> row of the result); ±inf where none."""
+    lo = np.full((len(variables), qp.batch), -np.inf)
+    hi = np.full((len(variables), qp.batch), np.inf)
     upper = np.flatnonzero(qp.k < 0)
     lower = np.flatnonzero(qp.a < 0)
-    np.minimum.at(hi, qp.a[upper], qp.c[upper])
-    np.maximum.at(lo, qp.k[lower], -qp.c[lower])
+    np.minimum.at(hi, index[qp.a[upper]], qp.c[upper])
+    np.maximum.at(lo, index[qp.k[lower]], -qp.c[lower])
     return lo, hi
 
 
-def _coupled_adjacency(n: int, ca: np.ndarray, ck: np.ndarray):
-    """Per-variable lists of coupled rows as CSR: (ptr, other end, row, side +1 anode / −1 cathode)."""
-    m = len(ca)
-    owner = np.concatenate([ca, ck])
+def _coupled_adjacency(nc: int, ta: np.ndarray, tk: np.ndarray, ca: np.ndarray, ck: np.ndarray):
+    """Coupled rows per constrained variable (ta, tk: its numbers of the ends) as CSR:
+    (ptr (nc + 1,), other end's variable, row, side +1 anode / −1 cathode)."""
+    m = len(ta)
+    owner = np.concatenate([ta, tk])
     order = np.argsort(owner, kind="stable")
-    ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(owner, minlength=n), out=ptr[1:])
+    ptr = np.zeros(nc + 1, np.int64)
+    np.cumsum(np.bincount(owner, minlength=nc), out=ptr[1:])
     other = np.concatenate([ck, ca])[order]
-    row = np.concatenate([np.arange(m), np.arange(m)])[order]
-    side = np.concatenate([np.ones(m, np.int64), -np.ones(m, np.int64)])[order]
-    return ptr, other.astype(np.int64), row.astype(np.int64), side
+    row = np.tile(np.arange(m, dtype=np.int64), 2)[order]
+    side = np.repeat(np.array([1, -1], np.int64), m)[order]
+    return ptr, other.astype(np.int64), row, side
 
 
 def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colours=None) -> QPSolution:
     """Solve ``qp`` by exact colour-blocked coordinate descent (see the module docstring).
 
     x0: (n,) or (n, B) warm start in volts (made feasible first); default 0 V. tol: step criterion in
-    volts. colours: a cached ``colour_variables(qp)``. Returns a QPSolution with x (n, B) volts, lam (m, B)
+    volts. colours: (n,) ints, a cached ``colour_variables(qp)``; they fix the update order (any
+    colouring gives a correct serial sweep). Returns a QPSolution with x (n, B) volts, lam (m, B)
     diode currents in amperes (from the KKT certificate), ``iterations`` = sweeps and info keys
     ``max_step`` (V, the last sweep's largest change), ``converged`` (step criterion met before
-    ``max_sweeps``), ``n_colours``, ``residuals`` (the certificate's).
+    ``max_sweeps``), ``n_colours``, ``residuals`` (the certificate's). Raises ValueError when the diode
+    rows admit no x.
     """
     n, B = qp.n, qp.batch
     if not (tol > 0):
         raise ValueError(f"tol must be positive, got {tol}")
     if not (np.all(np.isfinite(qp.b)) and np.all(np.isfinite(qp.c))):
         raise ValueError("qp.b and qp.c must be finite")
-    diag = qp.L.diagonal()
-    if n and not np.all(diag > 0):
-        raise ValueError(f"L must have a positive diagonal; variable {int(np.argmin(diag))} has L_ii = {diag.min()}")
-    colours = colour_variables(qp) if colours is None else _check_colours(qp, colours)
+    if colours is None:
+        colours = colour_variables(qp)
+    colours = np.asarray(colours, dtype=np.int64)
+    if colours.shape != (n,):
+        raise ValueError(f"colours must have shape ({n},), got {colours.shape}")
 
-    perm = np.argsort(colours, kind="stable")  # new index -> old
+    perm = np.argsort(colours, kind="stable").astype(np.int64)  # new index -> old
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
-    Lp = qp.L[perm][:, perm].tocsr()
-    off = (Lp - sp.diags(Lp.diagonal())).tocsr()
-    off.eliminate_zeros()
-    off.sort_indices()
+    L = qp.L
+    indptr, indices, data, dp = _permute_scaled(L.indptr.astype(np.int64), L.indices.astype(np.int64),
+                                                L.data, perm, rank)
+    if n and not np.all(dp > 0):
+        bad = int(perm[np.argmin(dp)])
+        raise ValueError(f"L must have a positive diagonal; variable {bad} has L_ii = {dp.min()}")
+    rhs = np.ascontiguousarray(qp.b[perm] / dp[:, None])
 
-    lo, hi = (np.ascontiguousarray(z[perm]) for z in _static_bounds(qp))
-    coupled = np.flatnonzero((qp.a >= 0) & (qp.k >= 0))
+    # constrained variables (a bound or a coupled row), numbered by bref in the new order
+    free_a, free_k = qp.a >= 0, qp.k >= 0
+    coupled = np.flatnonzero(free_a & free_k)
     ca, ck = rank[qp.a[coupled]], rank[qp.k[coupled]]
     cc = np.ascontiguousarray(qp.c[coupled])
-    cptr, cother, crow, cside = _coupled_adjacency(n, ca, ck)
-    cnode = np.unique(np.concatenate([ca, ck]))
-    compact = np.full(n, -1, np.int64)
-    compact[cnode] = np.arange(len(cnode))
+    constrained = np.zeros(n, bool)
+    constrained[rank[qp.a[free_a]]] = True
+    constrained[rank[qp.k[free_k]]] = True
+    cnode = np.flatnonzero(constrained).astype(np.int64)
+    bref = np.full(n, -1, np.int64)
+    bref[cnode] = np.arange(len(cnode))
+    blo, bhi = _static_bounds(qp, cnode, bref[rank])
+    cptr, cother, crow, cside = _coupled_adjacency(len(cnode), bref[ca], bref[ck], ca, ck)
 
     if x0 is None:
         X = np.zeros((n, B))
@@ -380,14 +457,13 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
         if x0.shape not in ((n, 1), (n, B)):
             raise ValueError(f"x0 must have shape ({n},), ({n}, 1) or ({n}, {B}), got {x0.shape}")
         X = np.array(np.broadcast_to(x0[perm], (n, B)), dtype=np.float64, order="C")
-    if not _make_feasible(X, lo, hi, ca, ck, cc):
+    if not _make_feasible(X, cnode, blo, bhi, ca, ck, cc):
         raise ValueError("the diode rows admit no x (conflicting bounds or a cycle of coupled rows); "
                          "resnet_sim.solvers.kkt.infeasible_rows names them")
 
-    rhs = np.ascontiguousarray(qp.b[perm])
-    sweeps, step = _descend(off.indptr.astype(np.int64), off.indices.astype(np.int32), off.data,
-                            np.ascontiguousarray(Lp.diagonal()), rhs, lo, hi, cptr, cother, crow, cside, cc,
-                            ca, ck, cnode, compact, float(tol), MAX_SPLIT, int(max_sweeps), X)
+    sweeps, step = _descend(indptr, indices, data, dp, rhs,
+                            bref, blo, bhi, cptr, cother, crow, cside, cc, ca, ck, cnode,
+                            float(tol), MAX_SPLIT, int(max_sweeps), X)
     x = X[rank]
     lam, residuals = _diode_currents(qp, x)
     info = {"max_step": float(step), "converged": bool(step < tol), "n_colours": int(colours.max(initial=-1) + 1),
@@ -396,7 +472,7 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
 
 
 def _diode_currents(qp: QP, x: np.ndarray):
-    """Diode currents (m, B) amperes and KKT residuals from H4's certificate (resnet_sim.solvers.kkt)."""
+    """Diode currents (m, B) amperes and KKT residuals from the certificate (resnet_sim.solvers.kkt)."""
     from .kkt import certificate
 
     return certificate(qp, x)
