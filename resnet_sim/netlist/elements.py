@@ -212,10 +212,10 @@ class Instantiator:
 
     def _E(self, card, ctx, full, origin):
         tokens = card.tokens
-        for tok in tokens[3:5]:
-            if tok.kind != "word" or tok.text.lower() in _E_FORMS:
-                raise card.error(f"{card.keyword}: only the linear form 'E name p n cp cn gain' is supported",
-                                 tok)
+        form = tokens[3] if len(tokens) > 3 else None
+        if form is not None and (form.kind != "word" or (form.text.lower() in _E_FORMS and (
+                len(tokens) == 4 or tokens[4].kind != "word"))):
+            raise card.error(f"{card.keyword}: only the linear form 'E name p n cp cn gain' is supported", form)
         nodes = self.nodes(card, ctx, 4)
         if len(tokens) < 6 or not is_value_token(tokens[5]):
             raise card.error(f"{card.keyword}: missing gain", tokens[-1])
