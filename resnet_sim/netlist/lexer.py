@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from ..errors import NetlistError
 
@@ -23,8 +23,7 @@ _WORD_END = re.compile(r"[\s{}'\"=(),;]")
 _WHITESPACE = " \t\r\f\v"
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One token: its text (braces and quotes removed), kind, and 1-based physical line and column."""
 
     text: str

@@ -22,7 +22,7 @@ from .elements import IDEAL_MODEL, Context, Instantiator, Subckt, diode_model
 from .params import Scope, expression_value, key_values
 
 # files at least this big use the fast path (below it, Numba's start-up costs more than it saves)
-FAST_MIN_BYTES = 256 * 1024
+FAST_MIN_BYTES = 512 * 1024
 IGNORED = frozenset({
     ".options", ".option", ".opt", ".tran", ".ac", ".dc", ".print", ".plot", ".save", ".temp", ".ic",
     ".nodeset", ".probe", ".meas", ".measure", ".four", ".noise", ".tf", ".disto", ".sens", ".pz",

@@ -1,0 +1,191 @@
+"""Netlist parse benchmark: our reader against ngspice's own parse of the same file.
+
+Writes the DRN circuit ``drn_circuit(SIZES)`` with ``write_netlist`` to benchmarks/results/tmp/, then
+
+- times ``read_netlist`` in a fresh Python process: the first call (Numba kernels loaded from the disk
+  cache, or compiled when the cache is empty) and the median of ``--repeats`` further calls, with the
+  process's peak RSS, and checks the circuit read equals the one written;
+- times ngspice on the same file without an analysis (it loads and parses the netlist, then stops):
+  wall time and peak RSS from ``/usr/bin/time -v``;
+- optionally (``--ngspice-op``) runs ngspice with ``.options acct`` and ``.op``, whose accounting reports
+  ngspice's own "Netlist loading/parsing time" (the analysis itself can take long on big circuits).
+
+Results go to benchmarks/results/parse.json and parse.md, with the command that made them.
+
+    python benchmarks/parse.py                      # DRN-1H: sizes 1568 1024 10 (about 1.6M resistors)
+    python benchmarks/parse.py --sizes 100 50 10    # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+# run in a child process so that its peak RSS is the reader's alone
+_CHILD = r"""
+import json, resource, statistics, sys, time
+t0 = time.perf_counter()
+from resnet_sim.netlist import read_netlist
+t_import = time.perf_counter() - t0
+path, repeats, sizes, check = sys.argv[1], int(sys.argv[2]), [int(s) for s in sys.argv[3].split(",")], sys.argv[4] == "1"
+t0 = time.perf_counter(); c = read_netlist(path); first = time.perf_counter() - t0
+times = []
+for _ in range(repeats):
+    del c
+    t0 = time.perf_counter(); c = read_netlist(path); times.append(time.perf_counter() - t0)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+equal = None
+if check:
+    from resnet_sim.models.drn import drn_circuit
+    equal = bool(c == drn_circuit(sizes))
+print(json.dumps({"import_s": t_import, "first_s": first, "times_s": times, "median_s": statistics.median(times),
+                  "peak_rss_mb": rss, "equal_to_written": equal, "counts": c.n_elements(), "n_nodes": c.n_nodes}))
+"""
+
+
+def time_reader(path: Path, repeats: int, sizes: list[int], check: bool) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(repeats), ",".join(map(str, sizes)),
+                           "1" if check else "0"], capture_output=True, text=True, env=env, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _time_v(cmd: list[str], timeout: float) -> tuple[str, float, float]:
+    """(stdout+stderr of cmd, wall seconds, peak RSS MB) via /usr/bin/time -v."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        t0 = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-v", "-o", report.name, *cmd], capture_output=True, text=True,
+                              timeout=timeout)
+        wall = time.perf_counter() - t0
+        stats = report.read()
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stats)
+    return proc.stdout + proc.stderr, wall, int(rss.group(1)) / 1024 if rss else float("nan")
+
+
+def time_ngspice(path: Path, with_op: bool, timeout: float) -> dict:
+    """ngspice -b on a copy of ``path``: parse only, or with .options acct and .op (its accounting)."""
+    text = path.read_text()
+    deck = path.with_name(path.stem + ("_op" if with_op else "_parse") + ".cir")
+    deck.write_text(text.replace("\n.op\n", "\n.options acct\n.op\n" if with_op else "\n"))
+    out, wall, rss = _time_v(["ngspice", "-b", str(deck)], timeout)
+    result = {"wall_s": wall, "peak_rss_mb": rss, "deck": str(deck.relative_to(ROOT))}
+    for key, label in [("loading_s", "Netlist loading time"), ("expansion_s", "Subckt and Param expansion time"),
+                       ("parsing_s", "Netlist parsing time"), ("elapsed_s", "Total elapsed time \\(seconds\\)"),
+                       ("analysis_s", "Total analysis time \\(seconds\\)")]:
+        m = re.search(label + r"\s*=\s*([\d.eE+-]+)", out)
+        if m:
+            result[key] = float(m.group(1))
+    if not with_op:
+        result["loaded"] = "Circuit:" in out
+    deck.unlink()
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1568, 1024, 10], help="DRN layer sizes")
+    parser.add_argument("--repeats", type=int, default=5, help="timed reads after the first (median reported)")
+    parser.add_argument("--no-ngspice", action="store_true", help="skip ngspice")
+    parser.add_argument("--ngspice-op", action="store_true", help="also run ngspice .op with .options acct")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed to each ngspice run")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    args = parser.parse_args(argv)
+
+    from resnet_sim.models.drn import drn_circuit
+    from resnet_sim.netlist import write_netlist
+
+    tmp = RESULTS / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    name = "drn_" + "-".join(map(str, args.sizes))
+    path = tmp / f"{name}.cir"
+    circuit = drn_circuit(args.sizes)
+    t0 = time.perf_counter()
+    text = write_netlist(circuit)
+    write_s = time.perf_counter() - t0
+    path.write_text(text)
+    result = {
+        "command": "python benchmarks/parse.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "circuit": f"drn_circuit({args.sizes})", "file": str(path.relative_to(ROOT)),
+        "bytes": len(text.encode()), "lines": text.count("\n"), "counts": circuit.n_elements(),
+        "write_netlist_s": write_s,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_at_start": os.getloadavg()},
+    }
+    del text
+    print(f"wrote {path} ({result['bytes'] / 1e6:.1f} MB, {result['lines']} lines) in {write_s:.2f} s", flush=True)
+    result["ours"] = time_reader(path, args.repeats, args.sizes, check=True)
+    print("ours:", json.dumps(result["ours"]), flush=True)
+    if not args.no_ngspice and shutil.which("ngspice"):
+        result["ngspice_parse"] = time_ngspice(path, with_op=False, timeout=args.timeout)
+        print("ngspice parse:", json.dumps(result["ngspice_parse"]), flush=True)
+        if args.ngspice_op:
+            result["ngspice_op"] = time_ngspice(path, with_op=True, timeout=args.timeout)
+            print("ngspice op:", json.dumps(result["ngspice_op"]), flush=True)
+    result["machine"]["load_average_at_end"] = os.getloadavg()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "parse.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "parse.md").write_text(report(result))
+    print(f"saved {args.out / 'parse.json'} and {args.out / 'parse.md'}")
+    return 0
+
+
+def report(r: dict) -> str:
+    ours = r["ours"]
+    lines = [
+        "# Netlist parse benchmark",
+        "",
+        f"Command: `{r['command']}`",
+        "",
+        f"Circuit: `{r['circuit']}` written by `write_netlist` to `{r['file']}`: {r['bytes'] / 1e6:.1f} MB, "
+        f"{r['lines']:,} lines, {r['counts']['R']:,} resistors, {r['counts']['D']:,} diodes, "
+        f"{r['counts']['V']:,} sources. Writing took {r['write_netlist_s']:.2f} s.",
+        "",
+        f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, {r['machine']['platform']}; "
+        f"load average {r['machine']['load_average_at_start'][0]:.1f} at the start, "
+        f"{r['machine']['load_average_at_end'][0]:.1f} at the end (shared machine: wall times include "
+        "waiting for a CPU).",
+        "",
+        "| reader | time (s) | peak RSS (MB) |",
+        "| --- | --- | --- |",
+        f"| `read_netlist`, median of {len(ours['times_s'])} reads (warm) | {ours['median_s']:.2f} | "
+        f"{ours['peak_rss_mb']:.0f} (whole process) |",
+        f"| `read_netlist`, first read in a fresh process (Numba kernels from the disk cache) | "
+        f"{ours['first_s']:.2f} | |",
+        f"| `import resnet_sim.netlist` (numpy, numba) | {ours['import_s']:.2f} | |",
+    ]
+    if "ngspice_parse" in r:
+        ng = r["ngspice_parse"]
+        lines.append(f"| ngspice 39 `-b`, no analysis (load + parse, then stop), wall | {ng['wall_s']:.2f} | "
+                     f"{ng['peak_rss_mb']:.0f} |")
+    if "ngspice_op" in r:
+        ng = r["ngspice_op"]
+        parts = [f"{label} {ng[key]:.2f} s" for key, label in
+                 [("loading_s", "netlist loading"), ("expansion_s", "subckt/param expansion"),
+                  ("parsing_s", "netlist parsing"), ("analysis_s", "analysis"), ("elapsed_s", "total elapsed")]
+                 if key in ng]
+        lines.append(f"| ngspice 39 `.op` with `.options acct`: {', '.join(parts)} | {ng['wall_s']:.2f} (wall) | "
+                     f"{ng['peak_rss_mb']:.0f} |")
+    lines += [
+        "",
+        f"All reads give the written circuit back: `read_netlist(path) == drn_circuit(...)` is "
+        f"{ours['equal_to_written']}. Individual warm reads (s): "
+        + ", ".join(f"{t:.2f}" for t in ours["times_s"]) + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
