@@ -85,6 +85,15 @@ def _fast_pool(chunks: list[FastChunk]) -> tuple[np.ndarray, dict[int, int]]:
     return np.concatenate(list(buffers.values())), bases
 
 
+def _spans(chunks: list[FastChunk], bases: dict[int, int], start: str, end: str) -> tuple[np.ndarray, np.ndarray]:
+    """Span arrays ``start``/``end`` (attribute names) of the chunks, flattened, offset into the pool."""
+    parts = [(getattr(ch, start).reshape(-1), getattr(ch, end).reshape(-1), bases[id(ch.buf)]) for ch in chunks]
+    if len(parts) == 1 and parts[0][2] == 0:
+        return parts[0][0], parts[0][1]
+    shifted = [(s + b * (s >= 0), e + b * (s >= 0)) for s, e, b in parts]
+    return np.concatenate([s for s, _ in shifted]), np.concatenate([e for _, e in shifted])
+
+
 def _node_ids(c: Circuit, rows: Rows) -> list[np.ndarray]:
     """(m, 4) node ids per chunk (0 where unused), numbering nodes by first appearance."""
     from . import fastpath
@@ -92,17 +101,15 @@ def _node_ids(c: Circuit, rows: Rows) -> list[np.ndarray]:
     fast = [chunk for chunk in rows.chunks if isinstance(chunk, FastChunk)]
     if fast:
         pool, bases = _fast_pool(fast)
-        used = [chunk.node_start >= 0 for chunk in fast]  # row-major: reading order
-        starts = np.concatenate([ch.node_start[u] + bases[id(ch.buf)] for ch, u in zip(fast, used)])
-        ends = np.concatenate([ch.node_end[u] + bases[id(ch.buf)] for ch, u in zip(fast, used)])
-        local, first = fastpath.intern(pool, starts, ends)
+        starts, ends = _spans(fast, bases, "node_start", "node_end")  # row-major: reading order
+        local, first, _, _ = fastpath.intern(pool, starts, ends)
         names = fastpath.strings(pool, starts[first], ends[first])
-        fmap = np.full(len(first), -1, np.int64)
-        bounds = np.cumsum([0] + [int(u.sum()) for u in used])
+        fmap = np.zeros(len(first) + 1, np.int64)  # fmap[-1] = 0 for unused node columns
+        bounds = np.cumsum([0] + [4 * len(ch.kind) for ch in fast])
     out, k = [], 0
     for chunk in rows.chunks:
-        ids = np.zeros((len(chunk.kind), 4), np.int64)
         if isinstance(chunk, _GeneralChunk):
+            ids = np.zeros((len(chunk.kind), 4), np.int64)
             flat = [n for nodes in chunk.nodes for n in nodes]
             created = c.nodes_of(flat)
             mask = np.zeros(ids.shape, bool)
@@ -112,7 +119,7 @@ def _node_ids(c: Circuit, rows: Rows) -> list[np.ndarray]:
         else:
             lo, hi = np.searchsorted(first, [bounds[k], bounds[k + 1]])
             fmap[lo:hi] = c.nodes_of(names[lo:hi].tolist())
-            ids[used[k]] = fmap[local[bounds[k]:bounds[k + 1]]]
+            ids = fmap[local[bounds[k]:bounds[k + 1]]].reshape(-1, 4)
             k += 1
         out.append(ids)
     return out
@@ -132,37 +139,37 @@ def _where(chunk, i: int) -> tuple[str, int]:
 
 def _first_duplicate(rows: Rows) -> tuple[int, int] | None:
     """(earlier, later) row positions (reading order) of two elements with the same name, or None."""
-    fast = [chunk for chunk in rows.chunks if isinstance(chunk, FastChunk)]
-    if not fast:
-        seen: dict[str, int] = {}
-        for later, name in enumerate(n for chunk in rows.chunks for n in chunk.name):
-            earlier = seen.setdefault(name, later)
-            if earlier != later:
-                return earlier, later
-        return None
-    from . import fastpath
-
-    pool, bases = _fast_pool(fast)
-    general = [name for chunk in rows.chunks if isinstance(chunk, _GeneralChunk) for name in chunk.name]
-    extra = np.frombuffer("".join(general).encode("utf-8"), np.uint8)
-    lengths = np.array([len(n.encode("utf-8")) for n in general], np.int64)
-    g_ends = np.cumsum(lengths) + len(pool)
-    starts, ends, g = [], [], 0
-    for chunk in rows.chunks:
+    general: dict[str, int] = {}  # name -> position, for rows of general chunks
+    pairs = []
+    offsets = np.cumsum([0] + [len(chunk.kind) for chunk in rows.chunks])
+    for chunk, offset in zip(rows.chunks, offsets):
         if isinstance(chunk, _GeneralChunk):
-            n = len(chunk.name)
-            starts.append(g_ends[g:g + n] - lengths[g:g + n])
-            ends.append(g_ends[g:g + n])
-            g += n
-        else:
-            starts.append(chunk.name_start + bases[id(chunk.buf)])
-            ends.append(chunk.name_end + bases[id(chunk.buf)])
-    ids, first = fastpath.intern(np.concatenate([pool, extra]) if len(extra) else pool,
-                                 np.concatenate(starts), np.concatenate(ends))
-    if len(first) == len(ids):
-        return None
-    later = int(np.flatnonzero(first[ids] != np.arange(len(ids)))[0])
-    return int(first[ids[later]]), later
+            for i, name in enumerate(chunk.name):
+                earlier = general.setdefault(name, offset + i)
+                if earlier != offset + i:
+                    pairs.append((earlier, offset + i))
+    fast = [(chunk, offset) for chunk, offset in zip(rows.chunks, offsets) if isinstance(chunk, FastChunk)]
+    if fast:
+        from . import fastpath
+
+        pool, bases = _fast_pool([chunk for chunk, _ in fast])
+        starts, ends = _spans([chunk for chunk, _ in fast], bases, "name_start", "name_end")
+        position = np.concatenate([offset + np.arange(len(chunk.kind)) for chunk, offset in fast])
+        ids, first, table, hashes = fastpath.intern(pool, starts, ends)
+        if len(first) < len(ids):
+            later = int(np.flatnonzero(first[ids] != np.arange(len(ids)))[0])
+            pairs.append((int(position[first[ids[later]]]), int(position[later])))
+        if general:
+            names = list(general)
+            encoded = [n.encode("utf-8") for n in names]
+            q_ends = np.cumsum([len(e) for e in encoded])
+            q_pool = np.frombuffer(b"".join(encoded), np.uint8)
+            found = fastpath.lookup(table, hashes, first, pool, starts, ends, q_pool,
+                                    q_ends - [len(e) for e in encoded], q_ends)
+            for name, u in zip(names, found.tolist()):
+                if u >= 0:
+                    pairs.append(tuple(sorted((int(position[first[u]]), general[name]))))
+    return min(pairs, key=lambda pair: pair[1]) if pairs else None
 
 
 def _check_duplicates(rows: Rows) -> None:
@@ -179,6 +186,10 @@ def _check_duplicates(rows: Rows) -> None:
                        f"(first defined at {first_file}:{first_line})", file, line)
 
 
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def build_circuit(rows: Rows, title: str) -> Circuit:
     """The Circuit of ``rows`` (elements in reading order, nodes numbered by first appearance)."""
     from . import fastpath
@@ -190,23 +201,21 @@ def build_circuit(rows: Rows, title: str) -> Circuit:
         code, n_cols = KIND_INDEX[kind_name], len(NODE_COLUMNS[kind_name])
         names, nodes, values, models = [], [], [], []
         for chunk, chunk_ids in zip(rows.chunks, ids):
-            kinds = np.asarray(chunk.kind)
-            sel = np.flatnonzero(kinds == code)
+            sel = np.flatnonzero(np.asarray(chunk.kind) == code)
             if len(sel) == 0:
                 continue
+            if sel[-1] - sel[0] + 1 == len(sel):  # one block of rows: slice, no copy
+                sel = slice(int(sel[0]), int(sel[-1]) + 1)
             if isinstance(chunk, _GeneralChunk):
                 names.append(np.array(chunk.name, dtype=str)[sel])
                 values.append(np.asarray(chunk.value, np.float64)[sel])
                 models.append(np.array(chunk.model, dtype=str)[sel])
             else:
-                whole = len(sel) == len(kinds)
-                starts, ends = (chunk.name_start, chunk.name_end) if whole else \
-                    (chunk.name_start[sel], chunk.name_end[sel])
-                names.append(fastpath.strings(chunk.buf, starts, ends))
-                values.append(chunk.value if whole else chunk.value[sel])
-                models.append(np.full(len(sel), "", dtype=str))
+                names.append(fastpath.strings(chunk.buf, chunk.name_start[sel], chunk.name_end[sel]))
+                values.append(chunk.value[sel])
+                models.append(np.full(len(values[-1]), "", dtype=str))
             nodes.append(chunk_ids[sel, :n_cols])
         if names:
-            c.add_many(kind_name, np.concatenate(names), np.concatenate(nodes), np.concatenate(values),
-                       np.concatenate(models) if kind_name == "D" else None)
+            c.add_many(kind_name, _join(names), np.ascontiguousarray(_join(nodes)), _join(values),
+                       _join(models) if kind_name == "D" else None)
     return c

@@ -345,40 +345,47 @@ def _fnv(pool, s, e):
 
 
 @njit(cache=True)
-def _same(pool, s1, e1, s2, e2):
+def _same(pool1, s1, e1, pool2, s2, e2):
     if e1 - s1 != e2 - s2:
         return False
     for k in range(e1 - s1):
-        if _lower(pool[s1 + k]) != _lower(pool[s2 + k]):
+        if _lower(pool1[s1 + k]) != _lower(pool2[s2 + k]):
             return False
     return True
+
+
+@njit(cache=True)
+def _insert(table, hashes, u, cap):
+    slot = np.int64(hashes[u] & np.uint64(cap - 1))
+    while table[slot] >= 0:
+        slot = (slot + 1) & (cap - 1)
+    table[slot] = u
 
 
 @njit(cache=True)
 def intern(pool, starts, ends):
     """Number the distinct strings pool[starts[i]:ends[i]] (ASCII case ignored) by first appearance.
 
-    Returns ``ids`` (n,) and ``first`` (n_distinct,), the index of each string's first occurrence.
-    Open-addressing hash table (FNV-1a 64-bit) with exact byte comparison, so no collision can merge
-    two names.
+    Spans with a negative start are skipped (id -1). Returns ``ids`` (n,), ``first`` (n_distinct,) the
+    index of each string's first occurrence, and the hash table (``table``, ``hashes``) for ``lookup``.
+    Open addressing, FNV-1a 64-bit hashes, exact byte comparison: no collision can merge two names.
     """
     n = len(starts)
-    ids = np.empty(n, np.int64)
+    ids = np.full(n, -1, np.int64)
     first = np.empty(max(n, 1), np.int64)
     hashes = np.empty(max(n, 1), np.uint64)
     cap = 1024
     table = np.full(cap, -1, np.int64)
     n_unique = 0
     for i in range(n):
+        if starts[i] < 0:
+            continue
         h = _fnv(pool, starts[i], ends[i])
         if 2 * (n_unique + 1) > cap:
             cap *= 4
             table = np.full(cap, -1, np.int64)
             for u in range(n_unique):
-                slot = np.int64(hashes[u] & np.uint64(cap - 1))
-                while table[slot] >= 0:
-                    slot = (slot + 1) & (cap - 1)
-                table[slot] = u
+                _insert(table, hashes, u, cap)
         slot = np.int64(h & np.uint64(cap - 1))
         while True:
             u = table[slot]
@@ -389,11 +396,29 @@ def intern(pool, starts, ends):
                 ids[i] = n_unique
                 n_unique += 1
                 break
-            if hashes[u] == h and _same(pool, starts[first[u]], ends[first[u]], starts[i], ends[i]):
+            if hashes[u] == h and _same(pool, starts[first[u]], ends[first[u]], pool, starts[i], ends[i]):
                 ids[i] = u
                 break
             slot = (slot + 1) & (cap - 1)
-    return ids, first[:n_unique]
+    return ids, first[:n_unique], table, hashes[:n_unique]
+
+
+@njit(cache=True)
+def lookup(table, hashes, first, pool, starts, ends, query_pool, query_starts, query_ends):
+    """Ids (from ``intern`` over pool/starts/ends) of the query strings, -1 for strings not interned."""
+    cap = len(table)
+    out = np.full(len(query_starts), -1, np.int64)
+    for q in range(len(query_starts)):
+        h = _fnv(query_pool, query_starts[q], query_ends[q])
+        slot = np.int64(h & np.uint64(cap - 1))
+        while table[slot] >= 0:
+            u = table[slot]
+            if hashes[u] == h and _same(pool, starts[first[u]], ends[first[u]], query_pool, query_starts[q],
+                                        query_ends[q]):
+                out[q] = u
+                break
+            slot = (slot + 1) & (cap - 1)
+    return out
 
 
 @njit(cache=True)
