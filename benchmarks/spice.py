@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import resnet_sim as rs  # noqa: E402
 from benchmarks.families import FAMILIES, random_graph_circuit  # noqa: E402
+from benchmarks.spice_report import write_report  # noqa: E402
 from resnet_sim import spice  # noqa: E402
 from resnet_sim.spice.compare import max_abs_dv, resnet_sim_command, time_process  # noqa: E402
 
@@ -76,6 +77,7 @@ class Family:
 
     def __init__(self, name: str, options: spice.SpiceOptions):
         self.name = name
+        self.options = options
         self.circuit = BENCH_FAMILIES[name]()
         self.n_elements = sum(self.circuit.n_elements().values())
         self.key = circuit_key(self.circuit, options)
@@ -100,9 +102,9 @@ class Family:
         return self.name.split("-")[0]
 
 
-def run_ngspice(family: Family, options: spice.SpiceOptions, timeout: float) -> None:
+def run_ngspice(family: Family, timeout: float) -> None:
     """One ngspice run of ``family``, appended to its cache record (voltages kept from the first run)."""
-    deck = spice.export(family.circuit, options)
+    deck = spice.export(family.circuit, family.options)
     print(f"[ngspice] {family.name}: {family.n_elements} elements, run {len(family.record['runs']) + 1}",
           flush=True)
     load = os.getloadavg()[0]
@@ -126,7 +128,7 @@ def run_ngspice(family: Family, options: spice.SpiceOptions, timeout: float) -> 
     family.save()
 
 
-def ngspice_phase(families: list[Family], options, runs: int, timeout: float) -> None:
+def ngspice_phase(families: list[Family], runs: int, timeout: float) -> None:
     """Breadth first: every family's first run before any repeat, so each family has a figure early.
     ``families`` are sorted by size; see SKIP_AFTER_CAP."""
     for r in range(runs):
@@ -136,7 +138,7 @@ def ngspice_phase(families: list[Family], options, runs: int, timeout: float) ->
                 family.record["skipped"] = f"not run: {capped[family.series]} already exceeded the cap"
                 family.save()
             if not family.ngspice_done(r + 1):
-                run_ngspice(family, options, timeout)
+                run_ngspice(family, timeout)
             if family.record["capped"]:
                 capped.setdefault(family.series, family.name)
 
@@ -151,9 +153,7 @@ def ours(family: Family, runs: int, timeout: float) -> dict:
     in-process solve (median of ``runs`` after one warm-up), and max |dV| against ngspice's voltages."""
     path = CACHE / f"{family.name}.cir"
     path.write_text(rs.write_netlist(family.circuit))
-    row = {"ours_runs": runs, "ours_status": "ok", "ours_process_s": float("nan"), "ours_process_cpu_s": float("nan"),
-           "ours_solve_s": float("nan"), "ours_method": "", "converged": False, "max_dv_V": float("nan"),
-           "rel_dv": float("nan")}
+    row = not_run(runs, "ok")
     try:
         process = time_process([*resnet_sim_command(), "op", str(path)], runs, timeout)  # (wall, cpu) pairs
     except subprocess.TimeoutExpired:
@@ -171,6 +171,29 @@ def ours(family: Family, runs: int, timeout: float) -> dict:
     if family.voltages_path.exists():
         row["max_dv_V"], row["rel_dv"] = max_abs_dv(our_voltages(op), saved_voltages(family))
     return row
+
+
+def not_run(runs: int, status: str) -> dict:
+    """Our row before (or instead of) measuring: ``status`` says why there are no figures."""
+    nan = float("nan")
+    return {"ours_runs": runs, "ours_status": status, "ours_process_s": nan, "ours_process_cpu_s": nan,
+            "ours_solve_s": nan, "ours_method": "", "converged": False, "max_dv_V": nan, "rel_dv": nan}
+
+
+def ours_phase(families: list[Family], runs: int, timeout: float) -> list[dict]:
+    """Rows of both tools' figures; SKIP_AFTER_CAP applies to our side as to ngspice's."""
+    rows, capped = [], {}
+    for family in families:
+        print(f"[ours] {family.name}", flush=True)
+        if family.series in SKIP_AFTER_CAP and family.series in capped:
+            row = not_run(runs, f"not run: {capped[family.series]} already exceeded the cap")
+        else:
+            row = ours(family, runs, timeout)
+            if row["ours_status"].startswith(">"):
+                capped.setdefault(family.series, family.name)
+        rows.append({"family": family.name, "n_elements": family.n_elements, "n_diodes": len(family.circuit["D"]),
+                     **ngspice_row(family, timeout), **row})
+    return rows
 
 
 def saved_voltages(family: Family) -> dict[str, float]:
@@ -195,14 +218,13 @@ def ngspice_row(family: Family, timeout: float) -> dict:
             "ngspice_load": statistics.median(load) if load else float("nan")}
 
 
-def diode_gap(name: str, ns, timeout: float) -> dict[float, float]:
-    """Max |dV| (volts) between our ideal-diode answer and ngspice with diode emission coefficient N, per N."""
+def diode_gap(name: str, ns) -> dict[float, float]:
+    """Max |dV| (volts) between our ideal-diode answer and ngspice (run in the ngspice phase) with diode
+    emission coefficient N, per N."""
     op = rs.solve(BENCH_FAMILIES[name]())
     gaps = {}
     for n in ns:
         family = Family(name, spice.SpiceOptions(diode_n=n))
-        if not family.ngspice_done(1):
-            run_ngspice(family, spice.SpiceOptions(diode_n=n), timeout)
         gaps[n] = max_abs_dv(our_voltages(op), saved_voltages(family))[0] if family.record["runs"] else float("nan")
     return gaps
 
@@ -213,7 +235,7 @@ def main(argv=None) -> int:
                         help=f"comma-separated, from: {', '.join(BENCH_FAMILIES)}")
     parser.add_argument("--ngspice-runs", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3, help="runs of our side (medians)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="cap on one ngspice run, seconds")
+    parser.add_argument("--timeout", type=float, default=600.0, help="cap on one run of either tool, seconds")
     parser.add_argument("--phase", choices=["ngspice", "ours", "all"], default="all")
     parser.add_argument("--diode-gap", default="drn-xs,grid-100",
                         help="families on which to measure the gap to the ideal answer for N = 1e-2, 1e-4, 1e-6")
@@ -224,18 +246,17 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown families {unknown}; choose from {sorted(BENCH_FAMILIES)}")
     families = sorted((Family(n, options) for n in names), key=lambda f: f.n_elements)
+    gap_names = [n for n in args.diode_gap.split(",") if n]
     if args.phase in ("ngspice", "all"):
-        ngspice_phase(families, options, args.ngspice_runs, args.timeout)
+        ngspice_phase(families, args.ngspice_runs, args.timeout)
+        for name in gap_names:
+            for n in DIODE_NS:
+                family = Family(name, spice.SpiceOptions(diode_n=n))
+                if not family.ngspice_done(1):
+                    run_ngspice(family, args.timeout)
     if args.phase in ("ours", "all"):
-        from benchmarks.spice_report import write_report
-
-        rows = []
-        for family in families:
-            print(f"[ours] {family.name}", flush=True)
-            rows.append({"family": family.name, "n_elements": family.n_elements,
-                         "n_diodes": len(family.circuit["D"]), **ngspice_row(family, args.timeout),
-                         **ours(family, args.runs, args.timeout)})
-        gaps = {name: diode_gap(name, DIODE_NS, args.timeout) for name in args.diode_gap.split(",") if name}
+        rows = ours_phase(families, args.runs, args.timeout)
+        gaps = {name: diode_gap(name, DIODE_NS) for name in gap_names}
         write_report(rows, gaps, args)
     return 0
 

@@ -227,8 +227,9 @@ each figure is a median ({ngspice_runs} ngspice runs, {runs} runs of ours).
   diode: it simulates `.model D(IS=1e-12 N=1e-6)` with `.options reltol=1e-6 vntol=1e-9 abstol=1e-15`
   (the defaults of `resnet_sim.spice.SpiceOptions`), so a gap of order 1e-7..1e-6 V is the model's, not
   either solver's (see below).
-- ngspice runs are capped at {timeout} s and then reported as "> {timeout} s"; the speed-up is then a lower
-  bound. ngspice results are cached per circuit and options in `benchmarks/results/tmp/`, so the ngspice
+- Every run of either tool is capped at {timeout} s and then reported as "> {timeout} s" (a speed-up over a
+  capped ngspice run is a lower bound). On random graphs ngspice's time grows far faster than their size,
+  so once a random graph hits the cap the larger ones are not run ("not run" below), for either tool. ngspice results are cached per circuit and options in `benchmarks/results/tmp/`, so the ngspice
   side (an hour of runs) was measured by the same script in an earlier `--phase ngspice` invocation; each
   cached run records its date and the load average.
 
