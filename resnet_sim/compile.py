@@ -57,6 +57,8 @@ class Stage:
     k: np.ndarray
     outputs: np.ndarray
     out_var: np.ndarray
+    C: sp.csr_matrix = None  # (m, n_s): c = c0 + C s (volts)
+    c0: np.ndarray = None  # (m,) forward drops, volts
     L: sp.csr_matrix = None
     K: object = None  # (n, n_s) sparse or dense: b = K s (amperes per volt or ampere)
     cache: dict = field(default_factory=dict)
@@ -101,7 +103,7 @@ class Problem:
         """
         st = self.stages[stage]
         b = _matmul(st.K, s)
-        c = self.c0[st.rows, None] + _matmul(self.C[st.rows], s) if len(st.rows) else np.zeros((0, s.shape[1]))
+        c = st.c0[:, None] + _matmul(st.C, s)
         L = st.L
         if beta and len(st.outputs):
             if targets is None:
@@ -530,7 +532,8 @@ def _stages(p: Problem) -> None:
         a, k = p.row_a[rows], p.row_k[rows]
         outs = np.flatnonzero((out_var >= 0) & (stage_of_var[np.maximum(out_var, 0)] == t))
         p.stages.append(Stage(variables, rows, np.where(a >= 0, local[np.maximum(a, 0)], -1),
-                              np.where(k >= 0, local[np.maximum(k, 0)], -1), outs, local[out_var[outs]]))
+                              np.where(k >= 0, local[np.maximum(k, 0)], -1), outs, local[out_var[outs]],
+                              C=p.C[rows].tocsr(), c0=p.c0[rows]))
 
 
 def _vcvs_schedule(p: Problem) -> np.ndarray:

@@ -80,6 +80,12 @@ class OperatingPoint:
         return self._out(self._v[idx])
 
     @property
+    def potentials(self) -> np.ndarray:
+        """(n_all_nodes, B) potentials (volts) indexed by node id: the circuit's ids (ground 0 first), then
+        internal nodes (``problem.node_names``). Resistor drops for EP: ``pot[a] - pot[b]``."""
+        return self._v
+
+    @property
     def voltages(self) -> np.ndarray:
         """(n_nodes, B) potentials (volts) of ``node_names`` (every node but ground and internal ones)."""
         return self._v[self._user_nodes]

@@ -184,6 +184,13 @@ def test_nudging_pulls_output_toward_target():
         assert op.voltage("out") == pytest.approx((10 * g1 + beta * 8.0) / (g1 + g2 + beta), abs=TOL)
         assert op.outputs.shape == (1, 1)
         assert kcl_residual(op) > 1e-6  # the nudge current is not a circuit element
+    # the EP pattern: free phase, then a nudged phase warm-started from it, on one compiled Problem
+    p = rs.compile(c)
+    free = rs.solve(p, inputs=None)
+    nudged = rs.solve(p, beta=1e-3, targets=[[8.0]], warm_start=free)
+    r1 = c["R"].nodes[0]
+    drop = nudged.potentials[r1[0]] - nudged.potentials[r1[1]]
+    assert drop[0] == pytest.approx(10 - (10 * g1 + 1e-3 * 8.0) / (g1 + g2 + 1e-3))
 
 
 def test_unconverged_warns_and_strict_raises():
