@@ -122,6 +122,26 @@ def test_warm_start_from_solution_takes_one_sweep():
     np.testing.assert_allclose(again.x, sol.x, rtol=0, atol=1e-11)
 
 
+def test_over_relaxation_keeps_the_solution_and_cuts_sweeps_on_a_mesh():
+    # 30x30 unit mesh grounded along one edge, a few diodes: Young's omega for a 2-colour ordering
+    n = 30
+    ids = np.arange(n * n).reshape(n, n)
+    edges = np.concatenate([np.stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()], 1),
+                            np.stack([ids[:-1].ravel(), ids[1:].ravel()], 1)])
+    to_ground = np.zeros(n * n)
+    to_ground[ids[:, 0]] = 1.0
+    L = laplacian(n * n, edges, np.ones(len(edges)), to_ground)
+    qp = QP(L, np.full(n * n, 1e-3), [ids[5, 5], ids[9, 9], -1], [-1, ids[9, 10], ids[20, 20]], [0.2, 0.0, -0.3])
+    rho = 1 - spla.eigsh(sp.diags(1 / np.sqrt(L.diagonal())) @ L @ sp.diags(1 / np.sqrt(L.diagonal())),
+                         k=1, sigma=0, which="LM")[0][0]
+    plain = solve_cd(qp, tol=1e-12)
+    sor = solve_cd(qp, tol=1e-12, omega=2 / (1 + np.sqrt(1 - rho ** 2)))
+    np.testing.assert_allclose(sor.x, plain.x, rtol=0, atol=1e-9)
+    assert sor.iterations < plain.iterations / 4
+    with pytest.raises(ValueError, match="omega"):
+        solve_cd(qp, omega=2.0)
+
+
 def test_unconverged_is_reported():
     qp = random_qp(np.random.default_rng(4), 100, 0, 0)
     sol = solve_cd(qp, tol=1e-14, max_sweeps=2)
