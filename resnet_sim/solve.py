@@ -11,7 +11,8 @@ Methods (``method=``):
   active-set solver (mesh-like circuits: grids, long chains, where coordinate descent needs a number of
   sweeps that grows with the diameter). After coordinate descent, the active-set solver polishes,
   warm-started, when a coupled diode row (both ends free) is active or the certificate is not met.
-  ``op.method`` records what ran, e.g. ``"cd"``, ``"active-set"``, ``"cd+active-set"``.
+  ``op.method`` records what ran, e.g. ``"cd"``, ``"active-set"``, ``"cd+active-set"`` (stages that
+  chose differently: joined by commas; ``"none"`` when no node is free).
 
 Every result carries the KKT certificate (:mod:`resnet_sim.solvers.kkt`); ``converged`` is true only
 when all four residuals are under ``tol`` for every sample. Otherwise a :class:`ConvergenceWarning` is
@@ -104,7 +105,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
 
     keys = ("stationarity", "feasibility", "dual", "complementarity")
     worst = {k: np.max([r[k] for r in residuals], axis=0) if residuals else np.zeros(B) for k in keys}
-    op = OperatingPoint(problem, x, lam, s, batched=batched, method=_method_label(used, method), sweeps=sweeps,
+    op = OperatingPoint(problem, x, lam, s, batched=batched, method=_method_label(used), sweeps=sweeps,
                         residuals=worst, converged=ok, tol=tol, beta=beta, targets=targets)
     if not op.converged:
         worst_txt = ", ".join(f"{k} {np.max(v):.3g}" for k, v in worst.items())
@@ -116,11 +117,9 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     return op
 
 
-def _method_label(used: list[str], method: str) -> str:
-    """One name when every stage used the same solver, else the distinct ones joined by ','."""
-    distinct = list(dict.fromkeys(used))
-    return distinct[0] if len(distinct) == 1 else (",".join(distinct) if distinct else
-                                                   ("active-set" if method == "auto" else method))
+def _method_label(used: list[str]) -> str:
+    """The solver of every stage, distinct names joined by ','; "none" when nothing was free."""
+    return ",".join(dict.fromkeys(used)) or "none"
 
 
 def _warm(problem: Problem, warm_start, B: int):
@@ -145,10 +144,6 @@ def _warm(problem: Problem, warm_start, B: int):
 def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps):
     """Solve one stage QP with ``method``; returns (QPSolution, the label of what ran); the solution's
     ``iterations`` count cd sweeps plus active-set iterations."""
-    if qp.n == 0:
-        from .solvers.qp import QPSolution
-
-        return QPSolution(np.zeros((0, qp.batch)), np.zeros((0, qp.batch)), 0, "none"), "active-set"
     if method == "cvxpy":
         from .solvers.reference import solve_cvxpy
 

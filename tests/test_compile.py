@@ -88,6 +88,15 @@ def test_vcvs_stages_in_dependency_order():
     assert op.voltage("d") == pytest.approx(0.75)
 
 
+def test_nothing_free():
+    c = build([("V", "v1", ["a", "0"], 2.0), ("R", "r", ["a", "0"], 1e3), ("R", "self", ["a", "a"], 5.0),
+               ("D", "d", ["0", "0"])])
+    op = rs.solve(c)
+    assert (op.method, op.converged, op.voltage("a")) == ("none", True, 2.0)
+    assert op.current("v1") == pytest.approx(-2e-3) and op.current("self") == 0.0
+    assert op.power == pytest.approx(4e-3)
+
+
 def test_vcvs_chain_between_fixed_nodes():
     # no free variable is involved: e2 reads e1's output, both fixed
     c = build([("V", "v1", ["in", "0"], 1.5), ("E", "e1", ["o1", "0", "in", "0"], 2.0),
