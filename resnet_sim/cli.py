@@ -93,8 +93,8 @@ def _table(op) -> str:
         lines.append("")
         lines.append(f"{title:<{width}}  {'' if B == 1 else samples}".rstrip())
         for name, row in zip(names, rows):
-            lines.append(f"{name:<{width}}  " + "  ".join(f"{v:>14.9g}" if isinstance(v, float) else f"{v:>14}"
-                                                         for v in row))
+            lines.append(f"{name:<{width}}" + "".join(f"{v + 0.0:>17.9g}" if isinstance(v, float) else f"{v:>17}"
+                                                      for v in row))
 
     block("node  voltage (V)", op.node_names, op.voltages.tolist())
     names, cur = op.currents()

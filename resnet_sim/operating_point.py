@@ -57,9 +57,8 @@ class OperatingPoint:
         self.beta, self.targets = beta, targets
         self._v = problem.node_voltages(x, s)  # (n_all, B)
         self._source_currents = None
-        names = problem.node_names
-        self._user_nodes = np.array([i for i in range(1, self.circuit.n_nodes)], dtype=np.int64)
-        self.node_names = [names[i] for i in self._user_nodes]
+        self._user_nodes = np.arange(1, self.circuit.n_nodes)
+        self.node_names = problem.node_names[1:self.circuit.n_nodes]
 
     @property
     def batch(self) -> int:
