@@ -3,8 +3,9 @@
 Writes the DRN circuit ``drn_circuit(SIZES)`` with ``write_netlist`` to benchmarks/results/tmp/, then
 
 - times ``read_netlist`` in a fresh Python process: the first call (Numba kernels loaded from the disk
-  cache, or compiled when the cache is empty) and the median of ``--repeats`` further calls, with the
-  process's peak RSS, and checks the circuit read equals the one written;
+  cache, or compiled when the cache is empty) and the median of ``--repeats`` further calls (wall and
+  CPU time: on a shared machine the wall time includes waiting for a CPU), with the process's peak
+  RSS, and checks the circuit read equals the one written;
 - times ngspice on the same file without an analysis (it loads and parses the netlist, then stops):
   wall time and peak RSS from ``/usr/bin/time -v``;
 - optionally (``--ngspice-op``) runs ngspice with ``.options acct`` and ``.op``, whose accounting reports
@@ -40,18 +41,22 @@ t0 = time.perf_counter()
 from resnet_sim.netlist import read_netlist
 t_import = time.perf_counter() - t0
 path, repeats, sizes, check = sys.argv[1], int(sys.argv[2]), [int(s) for s in sys.argv[3].split(",")], sys.argv[4] == "1"
-t0 = time.perf_counter(); c = read_netlist(path); first = time.perf_counter() - t0
-times = []
+t0, p0 = time.perf_counter(), time.process_time(); c = read_netlist(path)
+first, first_cpu = time.perf_counter() - t0, time.process_time() - p0
+rss_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+times, cpu = [], []
 for _ in range(repeats):
     del c
-    t0 = time.perf_counter(); c = read_netlist(path); times.append(time.perf_counter() - t0)
+    t0, p0 = time.perf_counter(), time.process_time(); c = read_netlist(path)
+    times.append(time.perf_counter() - t0); cpu.append(time.process_time() - p0)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 equal = None
 if check:
     from resnet_sim.models.drn import drn_circuit
     equal = bool(c == drn_circuit(sizes))
-print(json.dumps({"import_s": t_import, "first_s": first, "times_s": times, "median_s": statistics.median(times),
-                  "peak_rss_mb": rss, "equal_to_written": equal, "counts": c.n_elements(), "n_nodes": c.n_nodes}))
+print(json.dumps({"import_s": t_import, "first_s": first, "first_cpu_s": first_cpu, "times_s": times,
+                  "median_s": statistics.median(times), "cpu_s": cpu, "median_cpu_s": statistics.median(cpu),
+                  "peak_rss_first_read_mb": rss_first, "peak_rss_mb": rss, "equal_to_written": equal, "counts": c.n_elements(), "n_nodes": c.n_nodes}))
 """
 
 
@@ -62,8 +67,8 @@ def time_reader(path: Path, repeats: int, sizes: list[int], check: bool) -> dict
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _time_v(cmd: list[str], timeout: float) -> tuple[str, float, float]:
-    """(stdout+stderr of cmd, wall seconds, peak RSS MB) via /usr/bin/time -v."""
+def _time_v(cmd: list[str], timeout: float) -> tuple[str, float, float, float]:
+    """(stdout+stderr of cmd, wall seconds, CPU seconds (user + system), peak RSS MB) via /usr/bin/time -v."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         t0 = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-v", "-o", report.name, *cmd], capture_output=True, text=True,
@@ -71,7 +76,8 @@ def _time_v(cmd: list[str], timeout: float) -> tuple[str, float, float]:
         wall = time.perf_counter() - t0
         stats = report.read()
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stats)
-    return proc.stdout + proc.stderr, wall, int(rss.group(1)) / 1024 if rss else float("nan")
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", stats))
+    return proc.stdout + proc.stderr, wall, cpu, int(rss.group(1)) / 1024 if rss else float("nan")
 
 
 def time_ngspice(path: Path, with_op: bool, timeout: float) -> dict:
@@ -79,8 +85,8 @@ def time_ngspice(path: Path, with_op: bool, timeout: float) -> dict:
     text = path.read_text()
     deck = path.with_name(path.stem + ("_op" if with_op else "_parse") + ".cir")
     deck.write_text(text.replace("\n.op\n", "\n.options acct\n.op\n" if with_op else "\n"))
-    out, wall, rss = _time_v(["ngspice", "-b", str(deck)], timeout)
-    result = {"wall_s": wall, "peak_rss_mb": rss, "deck": str(deck.relative_to(ROOT))}
+    out, wall, cpu, rss = _time_v(["ngspice", "-b", str(deck)], timeout)
+    result = {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss, "deck": str(deck.relative_to(ROOT))}
     for key, label in [("loading_s", "Netlist loading time"), ("expansion_s", "Subckt and Param expansion time"),
                        ("parsing_s", "Netlist parsing time"), ("elapsed_s", "Total elapsed time \\(seconds\\)"),
                        ("analysis_s", "Total analysis time \\(seconds\\)")]:
@@ -157,26 +163,26 @@ def report(r: dict) -> str:
         f"{r['machine']['load_average_at_end'][0]:.1f} at the end (shared machine: wall times include "
         "waiting for a CPU).",
         "",
-        "| reader | time (s) | peak RSS (MB) |",
-        "| --- | --- | --- |",
+        "| reader | wall time (s) | CPU time (s) | peak RSS (MB) |",
+        "| --- | --- | --- | --- |",
         f"| `read_netlist`, median of {len(ours['times_s'])} reads (warm) | {ours['median_s']:.2f} | "
-        f"{ours['peak_rss_mb']:.0f} (whole process) |",
+        f"{ours['median_cpu_s']:.2f} | {ours['peak_rss_mb']:.0f} (process, after all reads) |",
         f"| `read_netlist`, first read in a fresh process (Numba kernels from the disk cache) | "
-        f"{ours['first_s']:.2f} | |",
-        f"| `import resnet_sim.netlist` (numpy, numba) | {ours['import_s']:.2f} | |",
+        f"{ours['first_s']:.2f} | {ours['first_cpu_s']:.2f} | {ours['peak_rss_first_read_mb']:.0f} (process) |",
+        f"| `import resnet_sim.netlist` | {ours['import_s']:.2f} | | |",
     ]
     if "ngspice_parse" in r:
         ng = r["ngspice_parse"]
-        lines.append(f"| ngspice 39 `-b`, no analysis (load + parse, then stop), wall | {ng['wall_s']:.2f} | "
-                     f"{ng['peak_rss_mb']:.0f} |")
+        lines.append(f"| ngspice 39 `-b`, no analysis (load + parse, then stop) | {ng['wall_s']:.2f} | "
+                     f"{ng.get('cpu_s', float('nan')):.2f} | {ng['peak_rss_mb']:.0f} |")
     if "ngspice_op" in r:
         ng = r["ngspice_op"]
         parts = [f"{label} {ng[key]:.2f} s" for key, label in
                  [("loading_s", "netlist loading"), ("expansion_s", "subckt/param expansion"),
                   ("parsing_s", "netlist parsing"), ("analysis_s", "analysis"), ("elapsed_s", "total elapsed")]
                  if key in ng]
-        lines.append(f"| ngspice 39 `.op` with `.options acct`: {', '.join(parts)} | {ng['wall_s']:.2f} (wall) | "
-                     f"{ng['peak_rss_mb']:.0f} |")
+        lines.append(f"| ngspice 39 `.op` with `.options acct`: {', '.join(parts)} | {ng['wall_s']:.2f} | "
+                     f"{ng.get('cpu_s', float('nan')):.2f} | {ng['peak_rss_mb']:.0f} |")
     lines += [
         "",
         f"All reads give the written circuit back: `read_netlist(path) == drn_circuit(...)` is "

@@ -252,10 +252,12 @@ def netlist_lines(draw):
     if kind == "dot":
         return draw(st.sampled_from([".param p1=2k", ".op", ".end", ".tran 1n 1u", ".model dm D(VF=0.5)",
                                      ".control", ".endc", ".ends", ".END", ".options acct", ".inputs v1",
-                                     ".trainable r*", ".global mid", ".subckt"]))
+                                     ".trainable r*", ".global mid", ".subckt", ".endc;x", ".end;", ".end$",
+                                     ".control\xa0x", ".ends{", ".END\t* c"]))
     if kind == "subckt":
         return ".subckt sub p q r=1k\nR1 p mid {r}\nR2 mid q 2\n.ends\nX9 a b sub r=3"
-    return draw(st.sampled_from(["Q1 a b c qmod", "garbage", "1 2 3", "{", "'", "R1 a 0 {", "x1 a b"]))
+    return draw(st.sampled_from(["Q1 a b c qmod", "garbage", "1 2 3", "{", "'", "R1 a 0 {", "x1 a b",
+                                 "R1\xa0a 0 1", "R\u00e92 a 0 1", "V1 a 0 \u00a05"]))
 
 
 @SETTINGS

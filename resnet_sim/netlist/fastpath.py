@@ -372,9 +372,9 @@ def intern(pool, starts, ends):
     """
     n = len(starts)
     ids = np.full(n, -1, np.int64)
-    first = np.empty(max(n, 1), np.int64)
-    hashes = np.empty(max(n, 1), np.uint64)
-    cap = 1024
+    cap = 1024  # table size; first and hashes hold cap // 2 entries
+    first = np.empty(cap // 2, np.int64)
+    hashes = np.empty(cap // 2, np.uint64)
     table = np.full(cap, -1, np.int64)
     n_unique = 0
     for i in range(n):
@@ -383,6 +383,8 @@ def intern(pool, starts, ends):
         h = _fnv(pool, starts[i], ends[i])
         if 2 * (n_unique + 1) > cap:
             cap *= 4
+            first = np.concatenate((first, np.empty(cap // 2 - len(first), np.int64)))
+            hashes = np.concatenate((hashes, np.empty(cap // 2 - len(hashes), np.uint64)))
             table = np.full(cap, -1, np.int64)
             for u in range(n_unique):
                 _insert(table, hashes, u, cap)

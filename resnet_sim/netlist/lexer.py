@@ -18,9 +18,11 @@ from ..errors import NetlistError
 
 EXTENSION_CARDS = frozenset({".inputs", ".outputs", ".trainable"})
 _SPECIAL = re.compile(r"[{}'\"=(),;$]")
-_WORD = re.compile(r"\S+")
-_WORD_END = re.compile(r"[\s{}'\"=(),;]")
+# ASCII whitespace only (as fastpath.py): other Unicode spaces are ordinary characters
 _WHITESPACE = " \t\r\f\v"
+_WORD = re.compile(r"[^ \t\r\f\v]+")
+_WORD_END = re.compile(r"[ \t\r\f\v{}'\"=(),;]")
+_LEADING_WORD = re.compile(r"[^ \t\r\f\v{}'\"=(),;]*")
 
 
 class Token(NamedTuple):
@@ -95,8 +97,8 @@ def tokenize(text: str, line: int, file: str, offset: int = 0) -> list[Token]:
 
 
 def _first_word(text: str) -> str:
-    parts = text.split(None, 1)
-    return parts[0].lower() if parts else ""
+    """The word ``text`` starts with, after blanks, lower case (as the tokenizer would cut it)."""
+    return _LEADING_WORD.match(text.lstrip(_WHITESPACE)).group().lower()
 
 
 def cards(lines: Iterable[tuple[int, str]], file: str) -> Iterator[Card]:
