@@ -55,6 +55,8 @@ def _op(args) -> int:
         if inputs.ndim != 2 or inputs.shape[1] != n_in or not np.issubdtype(inputs.dtype, np.number):
             raise UsageError(args.inputs, f"expected a numeric (B, {n_in}) array (one column per .inputs source), "
                                           f"got shape {inputs.shape}")
+        if not np.isfinite(inputs).all():
+            raise UsageError(args.inputs, "inputs must be finite (no NaN or inf)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the output instead
         try:

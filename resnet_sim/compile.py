@@ -90,6 +90,8 @@ class Problem:
         if inputs.ndim != 2 or inputs.shape[1] != n_in:
             raise ValueError(f"inputs must have shape (B, {n_in}) (one column per .inputs source: "
                              f"{', '.join(self.circuit.inputs) or 'none'}), got {inputs.shape}")
+        if not np.isfinite(inputs).all():
+            raise ValueError("inputs must be finite (no NaN or inf)")
         s = np.repeat(self.s_default[:, None], inputs.shape[0], axis=1)
         s[self.input_slots] = inputs.T
         return s

@@ -77,6 +77,8 @@ def test_errors_are_one_line(capsys, tmp_path):
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((2, 5)))
     one_line_error(capsys, "op", NETLISTS / "trainable.cir", "--inputs", x, expect="x.npy: expected a numeric (B, 2)")
+    np.save(x, np.array([[0.0, np.nan]]))
+    one_line_error(capsys, "op", NETLISTS / "trainable.cir", "--inputs", x, expect="x.npy: inputs must be finite")
     junk = tmp_path / "junk.npy"
     junk.write_text("not numpy")
     one_line_error(capsys, "op", NETLISTS / "trainable.cir", "--inputs", junk, expect="junk.npy: ")
