@@ -151,9 +151,11 @@ class Problem:
         bad = np.flatnonzero((slack < -tol).any(axis=1))
         if len(bad):
             names = self.circuit["D"].names[self.static_diodes[bad]]
+            sample = int(np.flatnonzero(slack[bad[0]] < -tol)[0])
+            where = f" (sample {sample})" if s.shape[1] > 1 else ""
             raise CircuitError(
                 f"diode{'s' if len(bad) > 1 else ''} {', '.join(names[:8])} forward-biased by voltage sources "
-                f"beyond {'their' if len(bad) > 1 else 'its'} forward drop: it would carry infinite current")
+                f"beyond {'their' if len(bad) > 1 else 'its'} forward drop{where}: infinite current would flow")
 
     def diode_names_of_rows(self, rows) -> list[str]:
         """Circuit names of global diode rows."""

@@ -87,9 +87,11 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
         qp = problem.qp(t, s, beta=beta, targets=targets)
         bad = infeasible_rows(qp) if qp.m else None
         if bad is not None:
-            names = problem.diode_names_of_rows(stage.rows[np.asarray(bad, dtype=np.int64)])
-            raise CircuitError(f"ideal diodes {', '.join(names)} are forward-biased between sources: they "
-                               f"would carry infinite current, so no finite operating point exists")
+            names = list(dict.fromkeys(problem.diode_names_of_rows(stage.rows[np.asarray(bad, dtype=np.int64)])))
+            where = f" (sample {bad.column})" if B > 1 and hasattr(bad, "column") else ""
+            raise CircuitError(f"ideal diode{'s' if len(names) > 1 else ''} {', '.join(names)} "
+                               f"{'are' if len(names) > 1 else 'is'} forward-biased between sources{where}: "
+                               f"infinite current would flow, so no finite operating point exists")
         sx0 = None if x0 is None else x0[stage.variables]
         slam0 = None if lam0 is None else lam0[stage.rows]
         sol, name = _solve_stage(qp, stage, method, tol, sx0, slam0, max_sweeps)

@@ -203,7 +203,10 @@ def test_diode_cycle_across_floating_sources():
 def test_per_sample_infeasibility():
     c = build([("V", "v1", ["a", "0"], -1.0), ("R", "r", ["a", "0"], 1e3), ("D", "d1", ["a", "0"])], inputs=["v1"])
     assert rs.solve(c).converged
-    raises_naming(c, "d1", inputs=np.array([[-1.0], [0.5]]))
+    raises_naming(c, "d1", "(sample 1)", inputs=np.array([[-1.0], [0.5]]))
+    chain = build([("V", "v1", ["a", "0"], -1.0), ("D", "d1", ["a", "m"]), ("D", "d2", ["m", "0"]),
+                   ("R", "r", ["m", "0"], 1e3)], inputs=["v1"])
+    raises_naming(chain, "d1", "d2", "(sample 2)", inputs=np.array([[-1.0], [-2.0], [0.5]]))
 
 
 def test_bad_elements_and_annotations():

@@ -256,5 +256,5 @@ def test_forward_diode_paths_between_sources_raise(seed):
     chain = ["hi"] + [f"a{i}" for i in rng.choice(2, size=int(rng.integers(0, 3)), replace=False)] + ["lo"]
     for j, (a, k) in enumerate(zip(chain[:-1], chain[1:])):
         c.add("D", f"dchain{j}", [a, k])
-    with pytest.raises(CircuitError, match="infinite current.*|.*dchain"):
+    with pytest.raises(CircuitError, match="dchain"):
         rs.solve(c)
