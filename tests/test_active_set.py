@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_kkt import random_qp, trap_qp
 
-from resnet_sim.solvers.active_set import solve_active_set
+from resnet_sim.solvers.active_set import expander_like, jacobi_cg, solve_active_set
 from resnet_sim.solvers.kkt import certificate
 from resnet_sim.solvers.qp import QP
 
@@ -151,3 +151,23 @@ def test_property_active_set_equals_cvxpy(seed, n, m, tie):
     sol = solve_active_set(qp)
     assert_certified(qp, sol)
     np.testing.assert_allclose(sol.x, cvxpy_ref.solve_cvxpy(qp).x, atol=1e-8)
+
+
+def test_expander_like_graphs_switch_to_conjugate_gradients():
+    rng = np.random.default_rng(5)
+    n = 12_000
+    qp = random_qp(rng, n, 400)
+    assert expander_like(qp.L) and not expander_like(grid_qp(110).L)
+    sol = solve_active_set(qp)
+    assert sol.info["linear_solver"] == "cg" and sol.info["factorisations"] == 0
+    assert_certified(qp, sol)  # KKT at rounding level: the unique minimiser (L is SPD)
+
+
+def test_block_jacobi_cg_matches_a_direct_solve():
+    rng = np.random.default_rng(6)
+    K = random_qp(rng, 300, 0).L
+    rhs = rng.normal(size=(300, 3))
+    rhs[:, 1] = 0.0
+    Y, ok = jacobi_cg(K, rhs, 1e-14, 5000)
+    assert ok.all()
+    np.testing.assert_allclose(Y, spla.spsolve(K.tocsc(), rhs), rtol=1e-10, atol=1e-12)

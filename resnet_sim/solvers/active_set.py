@@ -12,10 +12,12 @@ violates. A column stops when W no longer changes; its KKT certificate decides `
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.sparse import csgraph
 from numba import njit
 
 from resnet_sim.solvers.kkt import (ACTIVE_RTOL, certificate, converged_mask, least_squares_multipliers,
@@ -24,6 +26,10 @@ from resnet_sim.solvers.qp import QP, QPSolution
 
 CACHE_SIZE = 8
 """Factorisations kept (least recently used dropped), keyed by the working set."""
+EXPANDER_MIN_N = 10_000
+"""Below this many variables the reduced system is always factorised."""
+CG_RTOL, CG_MAX_ITER = 1e-14, 20_000
+"""Conjugate-gradient stopping rule (relative 2-norm residual) for expander-like graphs."""
 
 
 def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | None = None,
@@ -39,8 +45,9 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
     ``tol`` is the KKT tolerance of ``kkt.converged_mask`` (with ``kkt.residual_scale``). Returns a
     QPSolution with x (n, B) volts, lam (m, B) amperes, iterations = the most active-set iterations of any
     column; info: "converged" (B,) bool, "residuals" (the certificate), "iterations" (B,) per column,
-    "factorisations" (count), "cycled" (B,) bool (W revisited; those columns then change one row at a
-    time). A column still changing W after max_iter is returned as it is, with converged False.
+    "factorisations" (count), "linear_solver" ("splu", or "cg" on expander-like graphs, see ``_Factors``),
+    "cg_failures", "cycled" (B,) bool (W revisited: the column then finished with ``_primal_active_set``).
+    A column still changing W after max_iter is returned as it is, with converged False.
     """
     n, m, B = qp.n, qp.m, qp.batch
     # candidate working set and its priority (lower first): rows merged in that order, later rows that
@@ -97,7 +104,8 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
     _, residuals = certificate(qp, X, lam)
     unfinished[pending] = True
     info = {"converged": converged_mask(residuals, tol, residual_scale(qp, X)) & ~unfinished,
-            "residuals": residuals, "iterations": iters, "factorisations": factors.count, "cycled": cycled}
+            "residuals": residuals, "iterations": iters, "factorisations": factors.count, "cycled": cycled,
+            "linear_solver": "cg" if factors.iterative else "splu", "cg_failures": factors.cg_failures}
     return QPSolution(x=X, lam=lam, iterations=int(iters.max(initial=0)), method="active-set", info=info)
 
 
@@ -188,12 +196,20 @@ def _feasible_below(n, a, k, c, x):
 
 class _Factors:
     """LRU cache of (P, solve) per working set: P (n, n_free) sparse 0/1 maps free groups to variables,
-    solve factorises Pᵀ L P (SuperLU, symmetric mode, minimum-degree ordering on Aᵀ+A)."""
+    solve(rhs (n_free, k)) solves with K = Pᵀ L P.
+
+    K is factorised (SuperLU, symmetric mode, minimum-degree ordering on Aᵀ+A) unless L's graph is
+    expander-like (``expander_like``), where fill-in would make that far too slow: then each solve is
+    Jacobi-preconditioned conjugate gradients to a relative residual of CG_RTOL (these graphs are well
+    conditioned for it). ``count`` is the number of factorisations, ``cg_failures`` of CG solves that
+    stopped short (the KKT certificate then tells)."""
 
     def __init__(self, L: sp.csr_matrix):
         self.L = L
         self.cache: OrderedDict = OrderedDict()
         self.count = 0
+        self.iterative = expander_like(L)
+        self.cg_failures = 0
 
     def get(self, key: bytes, root: np.ndarray):
         if key in self.cache:
@@ -205,14 +221,66 @@ class _Factors:
         P = sp.csr_matrix((np.ones(len(free)), (free, col)), shape=(n, len(groups)))
         solve = None
         if len(groups):
-            lu = spla.splu((P.T @ self.L @ P).tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                           options={"SymmetricMode": True})
-            solve = lu.solve
-            self.count += 1
+            K = (P.T @ self.L @ P).tocsr()
+            if self.iterative:
+                solve = partial(self._cg, K)
+            else:
+                solve = spla.splu(K.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                  options={"SymmetricMode": True}).solve
+                self.count += 1
         self.cache[key] = (P, solve)
         if len(self.cache) > CACHE_SIZE:
             self.cache.popitem(last=False)
         return P, solve
+
+    def _cg(self, K: sp.csr_matrix, rhs: np.ndarray) -> np.ndarray:
+        y, ok = jacobi_cg(K, rhs.reshape(K.shape[0], -1), CG_RTOL, CG_MAX_ITER)
+        self.cg_failures += int(np.count_nonzero(~ok))
+        return y
+
+
+def jacobi_cg(K: sp.csr_matrix, rhs: np.ndarray, rtol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Solve K Y = rhs (p, k) for SPD K by Jacobi-preconditioned conjugate gradients, all k columns at once.
+
+    Each column stops when its residual 2-norm is ≤ rtol times its rhs 2-norm. Returns Y (p, k) and the
+    (k,) bool "converged within max_iter"."""
+    dinv = 1.0 / K.diagonal()[:, None]
+    Y = np.zeros_like(rhs)
+    R = rhs.copy()
+    goal = rtol * np.linalg.norm(rhs, axis=0)
+    Z = dinv * R
+    D = Z.copy()
+    rz = np.einsum("ik,ik->k", R, Z)
+    for _ in range(max_iter):
+        live = np.linalg.norm(R, axis=0) > goal
+        if not live.any():
+            break
+        KD = K @ D
+        dkd = np.einsum("ik,ik->k", D, KD)
+        alpha = np.where(live, rz / np.where(dkd > 0, dkd, 1.0), 0.0)
+        Y += alpha * D
+        R -= alpha * KD
+        Z = dinv * R
+        rz_new = np.einsum("ik,ik->k", R, Z)
+        D = Z + np.where(live, rz_new / np.where(rz > 0, rz, 1.0), 0.0) * D
+        rz = rz_new
+    return Y, np.linalg.norm(R, axis=0) <= goal
+
+
+def expander_like(L: sp.csr_matrix) -> bool:
+    """True when L (n, n) has at least EXPANDER_MIN_N variables and its graph's diameter d (a double-sweep
+    BFS estimate, within one connected part) has d² < n, as random sparse graphs do (d ~ log n) and meshes
+    do not (2D grid: d² ~ 4n).
+    Such graphs have no small separators, so a sparse factorisation fills in almost completely."""
+    n = L.shape[0]
+    if n < EXPANDER_MIN_N:
+        return False
+    graph = sp.csr_matrix((np.ones(L.nnz), L.indices, L.indptr), shape=L.shape)
+    far = int(np.argmax(np.diff(L.indptr)))  # a best-connected node: in a large part, not an isolated one
+    for _ in range(2):
+        far = int(csgraph.breadth_first_order(graph, far, directed=False, return_predecessors=False)[-1])
+    d = csgraph.dijkstra(graph, directed=False, unweighted=True, indices=far)
+    return bool(d[np.isfinite(d)].max() ** 2 < n)
 
 
 @njit(cache=True)
