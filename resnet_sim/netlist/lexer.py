@@ -19,7 +19,7 @@ from ..errors import NetlistError
 EXTENSION_CARDS = frozenset({".inputs", ".outputs", ".trainable"})
 _SPECIAL = re.compile(r"[{}'\"=(),;$]")
 # ASCII whitespace only (as fastpath.py): other Unicode spaces are ordinary characters
-_WHITESPACE = " \t\r\f\v"
+WHITESPACE = " \t\r\f\v"
 _WORD = re.compile(r"[^ \t\r\f\v]+")
 _WORD_END = re.compile(r"[ \t\r\f\v{}'\"=(),;]")
 _LEADING_WORD = re.compile(r"[^ \t\r\f\v{}'\"=(),;]*")
@@ -62,7 +62,7 @@ def tokenize(text: str, line: int, file: str, offset: int = 0) -> list[Token]:
     while pos < n:
         ch = text[pos]
         col = offset + pos + 1
-        if ch in _WHITESPACE or ch == ",":
+        if ch in WHITESPACE or ch == ",":
             pos += 1
         elif ch == ";" or ch == "$":
             break
@@ -98,7 +98,7 @@ def tokenize(text: str, line: int, file: str, offset: int = 0) -> list[Token]:
 
 def _first_word(text: str) -> str:
     """The word ``text`` starts with, after blanks, lower case (as the tokenizer would cut it)."""
-    return _LEADING_WORD.match(text.lstrip(_WHITESPACE)).group().lower()
+    return _LEADING_WORD.match(text.lstrip(WHITESPACE)).group().lower()
 
 
 def cards(lines: Iterable[tuple[int, str]], file: str) -> Iterator[Card]:
@@ -109,7 +109,7 @@ def cards(lines: Iterable[tuple[int, str]], file: str) -> Iterator[Card]:
     current: Card | None = None
     in_control: Card | None = None
     for line_no, text in lines:
-        stripped = text.lstrip(_WHITESPACE)
+        stripped = text.lstrip(WHITESPACE)
         if not stripped:
             continue
         indent = len(text) - len(stripped)

@@ -29,7 +29,6 @@ IGNORED = frozenset({
     ".width", ".csparam", ".control",
 })
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
-_WHITESPACE = " \t\r\f\v"
 
 
 def read_netlist(source, *, fast: bool | None = None) -> Circuit:
@@ -308,4 +307,4 @@ class _Reader:
 
 
 def _title(line: str) -> str:
-    return line.lstrip("\ufeff").strip(_WHITESPACE + "\n")
+    return line.lstrip("\ufeff").strip(lexer.WHITESPACE + "\n")
