@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from test_kkt import random_qp, trap_qp
 
 from resnet_sim.solvers.active_set import expander_like, jacobi_cg, solve_active_set
-from resnet_sim.solvers.kkt import certificate
+from resnet_sim.solvers.kkt import certificate, converged_mask, residual_scale
 from resnet_sim.solvers.qp import QP
 
 cvxpy_ref = pytest.importorskip("resnet_sim.solvers.reference")
@@ -171,3 +171,13 @@ def test_block_jacobi_cg_matches_a_direct_solve():
     Y, ok = jacobi_cg(K, rhs, 1e-14, 5000)
     assert ok.all()
     np.testing.assert_allclose(Y, spla.spsolve(K.tocsc(), rhs), rtol=1e-10, atol=1e-12)
+
+
+def test_certificate_accepts_a_nanovolt_accurate_point_and_rejects_it_at_rounding_level():
+    qp = grid_qp(40, seed=4)
+    exact = solve_active_set(qp)
+    x = exact.x + 1e-10 * np.random.default_rng(1).standard_normal(exact.x.shape)
+    _, res = certificate(qp, x)  # currents recovered from x alone
+    scale = residual_scale(qp, x)
+    assert converged_mask(res, 1e-9, scale)[0]
+    assert not converged_mask(res, 1e-13, scale)[0]

@@ -21,8 +21,10 @@ from scipy.optimize import lsq_linear, nnls
 
 from resnet_sim.solvers.qp import QP
 
-ACTIVE_RTOL = 1e-9
-"""A row counts as active (for recovering lam from x) when its slack c − A x ≤ ACTIVE_RTOL · (1 + |c|) volts."""
+ACTIVE_RTOL = 1e-6
+"""A row counts as active (for recovering lam from x) when its slack c − A x ≤ ACTIVE_RTOL · (1 + |c|) volts.
+Generous on purpose, so an x accurate to ~1e-9 V (a ``cd`` result) gets its currents back: a current given
+to a row with slack s shows up as complementarity lam · s, so the choice never hides anything."""
 
 NNLS_DENSE_ROWS = 2000
 """Components with more active rows than this use sparse bounded least squares instead of dense NNLS."""
