@@ -17,6 +17,11 @@ two kinds of exact steps, repeated in sweeps:
    variables also shift each side of each row of a spanning tree of their rows (that row opens), so a
    cluster whose halves are pulled apart splits.
 
+3. Global shift, after each sweep of node steps: all variables of a column move by the same exact step
+   (clipped to the bounds; coupled rows keep their slack). This is a one-aggregate coarse correction:
+   it removes the slowest mode of a network tied to its fixed nodes by few resistors, where the node
+   steps alone need a sweep count that grows with 1ᵀL1's smallness.
+
 Why step 2: node steps alone stall at a wrong point when a conducting diode joins a node pulled up to a
 node pulled down (10 V −1k− b −1k− ground, diode b→c, c −1k− ground, started at 0 V: b is capped at c
 and c is floored at b, so both stay at 0 V, while the optimum is b = c = 10/3 V). For one diode the
@@ -323,9 +328,35 @@ def _cluster_shift(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cothe
     return step
 
 
+@njit(cache=True, fastmath=_FASTMATH)
+def _global_shift(gnode, gval, gsum, bsum, cnode, blo, bhi, X):
+    """Move all variables of every column by the same exact step t (step 3 of the module docstring):
+    t = −1ᵀ(Lx − b) / 1ᵀL1 with 1ᵀL = gval on gnode (the row sums of L, i.e. the conductance to fixed
+    nodes) and gsum = Σ gval, bsum (B,) = Σ_i b_i; clipped to the bounds. Returns the largest |t| (V)."""
+    B = X.shape[1]
+    step = 0.0
+    for b in range(B):
+        grad = -bsum[b]
+        for s in range(len(gnode)):
+            grad += gval[s] * X[gnode[s], b]
+        tlo = -np.inf
+        thi = np.inf
+        for t in range(len(cnode)):
+            tlo = max(tlo, blo[t, b] - X[cnode[t], b])
+            thi = min(thi, bhi[t, b] - X[cnode[t], b])
+        if tlo > thi:
+            continue
+        shift = min(max(-grad / gsum, tlo), thi)
+        if shift != 0.0:
+            for i in range(X.shape[0]):
+                X[i, b] += shift
+            step = max(step, abs(shift))
+    return step
+
+
 @njit(cache=True)
 def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc,
-             ca, ck, cnode, tol, omega, max_split, max_sweeps, X):
+             ca, ck, cnode, gnode, gval, bsum, tol, omega, max_split, max_sweeps, X):
     """Sweeps of node steps and cluster shifts until the largest change is below tol.
 
     omega over-relaxes the node steps (see ``solve_cd``). Cluster shifts run on the first CLUSTER_EVERY
@@ -336,6 +367,7 @@ def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, cro
     nc = len(cnode)
     scratch = np.empty((4, B))
     bind = np.zeros((len(ca), B), np.int64)
+    gsum = gval.sum()
     work = (np.empty(nc, np.int64), np.empty(nc, np.int64), np.empty(nc, np.int64), np.empty(nc + 1, np.int64),
             np.empty(nc, np.int64), np.empty(2 * nc, np.int64), np.empty(nc + 1, np.int64),
             np.empty(nc, np.int64), np.zeros(n, np.int64), np.empty(nc, np.int64), np.zeros(n, np.bool_),
@@ -346,6 +378,8 @@ def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, cro
         sweeps += 1
         step = _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, X, scratch,
                            bind, sweeps, omega)
+        if gsum > 0.0:
+            step = max(step, _global_shift(gnode, gval, gsum, bsum, cnode, blo, bhi, X))
         if len(ca) and (sweeps <= CLUSTER_EVERY or sweeps % CLUSTER_EVERY == 0 or step < tol):
             shift = _cluster_shift(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside,
                                    cc, ca, ck, cnode, bind, sweeps, tol, max_split, X, work)
@@ -447,6 +481,8 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
         bad = int(perm[np.argmin(dp)])
         raise ValueError(f"L must have a positive diagonal; variable {bad} has L_ii = {dp.min()}")
     rhs = np.ascontiguousarray(qp.b[perm] / dp[:, None])
+    rowsum = np.asarray(L.sum(axis=1)).ravel()[perm]  # 1ᵀL: conductance to fixed nodes for a Laplacian
+    gnode = np.flatnonzero(rowsum).astype(np.int64)
 
     # constrained variables (a bound or a coupled row), numbered by bref in the new order
     free_a, free_k = qp.a >= 0, qp.k >= 0
@@ -479,7 +515,7 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
         raise ValueError(f"omega must be in (0, 2), got {omega!r}")
     sweeps, step = _descend(indptr, indices, data, dp, rhs,
                             bref, blo, bhi, cptr, cother, crow, cside, cc, ca, ck, cnode,
-                            float(tol), float(omega), MAX_SPLIT, int(max_sweeps), X)
+                            gnode, rowsum[gnode], qp.b.sum(axis=0), float(tol), float(omega), MAX_SPLIT, int(max_sweeps), X)
     x = X[rank]
     lam, residuals = _diode_currents(qp, x)
     info = {"max_step": float(step), "converged": bool(step < tol), "n_colours": int(colours.max(initial=-1) + 1),
