@@ -44,6 +44,8 @@ X is (n, B) C-order, so the inner loop over the batch is contiguous.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -445,32 +447,41 @@ def _coupled_adjacency(nc: int, ta: np.ndarray, tk: np.ndarray, ca: np.ndarray, 
     return ptr, other.astype(np.int64), row, side
 
 
-def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colours=None,
-             omega: float = 1.0) -> QPSolution:
-    """Solve ``qp`` by exact colour-blocked coordinate descent (see the module docstring).
+class KernelArrays(NamedTuple):
+    """What the kernels see, in the colour order (new variable i is qp's ``perm[i]``; ``rank`` inverts).
 
-    x0: (n,) or (n, B) warm start in volts (made feasible first); default 0 V. tol: step criterion in
-    volts. colours: (n,) ints, a cached ``colour_variables(qp)``; they fix the update order (any
-    colouring gives a correct serial sweep). omega: over-relaxation of the node steps, in (0, 2):
-    x_i ← clip(x_i + ω (u_i − x_i)) keeps every step feasible and energy-decreasing and has the same
-    fixed points (ω = 1: exact coordinate descent; for an N×N mesh, Young's ω = 2 / (1 + √(1 − ρ_J²))
-    turns O(N²) sweeps into O(N), ρ_J the Jacobi spectral radius). Returns a QPSolution with x (n, B) volts, lam (m, B)
-    diode currents in amperes (from the KKT certificate), ``iterations`` = sweeps and info keys
-    ``max_step`` (V, the last sweep's largest change), ``converged`` (step criterion met before
-    ``max_sweeps``), ``n_colours``, ``omega``, ``residuals`` (the certificate's). Raises ValueError
-    when the diode rows admit no x.
+    indptr, indices, data: off-diagonal L as CSR, rows divided by ``diag``; rhs (n, B) = b / diag;
+    cnode (nc,) the constrained variables (a bound or a coupled row), ``bref`` (n,) their numbers (−1
+    elsewhere), blo/bhi (nc, B) their static bounds, cptr/cother/crow/cside their coupled rows; ca, ck (mc,)
+    and cc (mc, B) the coupled rows; gnode/gval the nonzero row sums of L, bsum (B,) = Σ_i b_i.
     """
-    n, B = qp.n, qp.batch
-    if not (tol > 0):
-        raise ValueError(f"tol must be positive, got {tol}")
-    if not (np.all(np.isfinite(qp.b)) and np.all(np.isfinite(qp.c))):
-        raise ValueError("qp.b and qp.c must be finite")
-    if colours is None:
-        colours = colour_variables(qp)
-    colours = np.asarray(colours, dtype=np.int64)
-    if colours.shape != (n,):
-        raise ValueError(f"colours must have shape ({n},), got {colours.shape}")
 
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    diag: np.ndarray
+    rhs: np.ndarray
+    bref: np.ndarray
+    blo: np.ndarray
+    bhi: np.ndarray
+    cptr: np.ndarray
+    cother: np.ndarray
+    crow: np.ndarray
+    cside: np.ndarray
+    cc: np.ndarray
+    ca: np.ndarray
+    ck: np.ndarray
+    cnode: np.ndarray
+    gnode: np.ndarray
+    gval: np.ndarray
+    bsum: np.ndarray
+    perm: np.ndarray
+    rank: np.ndarray
+
+
+def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
+    """Renumber ``qp`` by colour (stable) and lay it out for the kernels (see the module docstring)."""
+    n = qp.n
     perm = np.argsort(colours, kind="stable").astype(np.int64)  # new index -> old
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
@@ -480,15 +491,12 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
     if n and not np.all(dp > 0):
         bad = int(perm[np.argmin(dp)])
         raise ValueError(f"L must have a positive diagonal; variable {bad} has L_ii = {dp.min()}")
-    rhs = np.ascontiguousarray(qp.b[perm] / dp[:, None])
     rowsum = np.asarray(L.sum(axis=1)).ravel()[perm]  # 1ᵀL: conductance to fixed nodes for a Laplacian
     gnode = np.flatnonzero(rowsum).astype(np.int64)
 
-    # constrained variables (a bound or a coupled row), numbered by bref in the new order
     free_a, free_k = qp.a >= 0, qp.k >= 0
     coupled = np.flatnonzero(free_a & free_k)
     ca, ck = rank[qp.a[coupled]], rank[qp.k[coupled]]
-    cc = np.ascontiguousarray(qp.c[coupled])
     constrained = np.zeros(n, bool)
     constrained[rank[qp.a[free_a]]] = True
     constrained[rank[qp.k[free_k]]] = True
@@ -497,6 +505,39 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
     bref[cnode] = np.arange(len(cnode))
     blo, bhi = _static_bounds(qp, cnode, bref[rank])
     cptr, cother, crow, cside = _coupled_adjacency(len(cnode), bref[ca], bref[ck], ca, ck)
+    return KernelArrays(indptr, indices, data, dp, np.ascontiguousarray(qp.b[perm] / dp[:, None]), bref, blo, bhi,
+                        cptr, cother, crow, cside, np.ascontiguousarray(qp.c[coupled]), ca, ck, cnode,
+                        gnode, rowsum[gnode], qp.b.sum(axis=0), perm, rank)
+
+
+def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colours=None,
+             omega: float = 1.0) -> QPSolution:
+    """Solve ``qp`` by exact colour-blocked coordinate descent (see the module docstring).
+
+    x0: (n,) or (n, B) warm start in volts (made feasible first); default 0 V. tol: step criterion in
+    volts. colours: (n,) ints, a cached ``colour_variables(qp)``; they fix the update order (any
+    colouring gives a correct serial sweep). omega: over-relaxation of the node steps, in (0, 2):
+    x_i ← clip(x_i + ω (u_i − x_i)) keeps every step feasible and energy-decreasing and has the same
+    fixed points (ω = 1: exact coordinate descent; for an N×N mesh, Young's ω = 2 / (1 + √(1 − ρ_J²))
+    turns O(N²) sweeps into O(N), ρ_J the Jacobi spectral radius). Returns a QPSolution with x (n, B)
+    volts, lam (m, B) diode currents in amperes (from the KKT certificate), ``iterations`` = sweeps and
+    info keys ``max_step`` (V, the last sweep's largest change), ``converged`` (step criterion met
+    before ``max_sweeps``), ``n_colours``, ``omega``, ``residuals`` (the certificate's). Raises
+    ValueError when the diode rows admit no x.
+    """
+    n, B = qp.n, qp.batch
+    if not (tol > 0):
+        raise ValueError(f"tol must be positive, got {tol}")
+    if not (0.0 < omega < 2.0):
+        raise ValueError(f"omega must be in (0, 2), got {omega!r}")
+    if not (np.all(np.isfinite(qp.b)) and np.all(np.isfinite(qp.c))):
+        raise ValueError("qp.b and qp.c must be finite")
+    if colours is None:
+        colours = colour_variables(qp)
+    colours = np.asarray(colours, dtype=np.int64)
+    if colours.shape != (n,):
+        raise ValueError(f"colours must have shape ({n},), got {colours.shape}")
+    k = kernel_arrays(qp, colours)
 
     if x0 is None:
         X = np.zeros((n, B))
@@ -506,17 +547,13 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
             x0 = x0[:, None]
         if x0.shape not in ((n, 1), (n, B)):
             raise ValueError(f"x0 must have shape ({n},), ({n}, 1) or ({n}, {B}), got {x0.shape}")
-        X = np.array(np.broadcast_to(x0[perm], (n, B)), dtype=np.float64, order="C")
-    if not _make_feasible(X, cnode, blo, bhi, ca, ck, cc):
+        X = np.array(np.broadcast_to(x0[k.perm], (n, B)), dtype=np.float64, order="C")
+    if not _make_feasible(X, k.cnode, k.blo, k.bhi, k.ca, k.ck, k.cc):
         raise ValueError("the diode rows admit no x (conflicting bounds or a cycle of coupled rows); "
                          "resnet_sim.solvers.kkt.infeasible_rows names them")
 
-    if not (0.0 < omega < 2.0):
-        raise ValueError(f"omega must be in (0, 2), got {omega!r}")
-    sweeps, step = _descend(indptr, indices, data, dp, rhs,
-                            bref, blo, bhi, cptr, cother, crow, cside, cc, ca, ck, cnode,
-                            gnode, rowsum[gnode], qp.b.sum(axis=0), float(tol), float(omega), MAX_SPLIT, int(max_sweeps), X)
-    x = X[rank]
+    sweeps, step = _descend(*k[:-2], float(tol), float(omega), MAX_SPLIT, int(max_sweeps), X)
+    x = X[k.rank]
     lam, residuals = _diode_currents(qp, x)
     info = {"max_step": float(step), "converged": bool(step < tol), "n_colours": int(colours.max(initial=-1) + 1),
             "omega": float(omega), "residuals": residuals}
