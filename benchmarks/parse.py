@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     write_s = time.perf_counter() - t0
     path.write_text(text)
     result = {
-        "command": "python benchmarks/parse.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python benchmarks/parse.py", *(sys.argv[1:] if argv is None else argv)]),
         "circuit": f"drn_circuit({args.sizes})", "file": str(path.relative_to(ROOT)),
         "bytes": len(text.encode()), "lines": text.count("\n"), "counts": circuit.n_elements(),
         "write_netlist_s": write_s,

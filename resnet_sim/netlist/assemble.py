@@ -15,7 +15,8 @@ import numpy as np
 from ..circuit import KINDS, NODE_COLUMNS, Circuit
 from ..errors import NetlistError
 
-KIND_INDEX = {kind: i for i, kind in enumerate("RVIDECL")}  # same order as fastpath.KIND_LETTERS
+KIND_LETTERS = "RVIDECL"  # element kind codes of the rows (fastpath.py uses the same)
+KIND_INDEX = {kind: i for i, kind in enumerate(KIND_LETTERS)}
 
 
 @dataclass

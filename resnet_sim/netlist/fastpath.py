@@ -22,13 +22,15 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ..circuit import NODE_COLUMNS
+from .assemble import KIND_LETTERS
 from .numbers import MAX_EXPONENT_DIGITS, MEG_SHIFT, MIL_SCALE, SUFFIX_SHIFT
 
 # line classes
 SKIP, GENERAL, SIMPLE = 0, 1, 2
-# element kinds of simple lines: index into KIND_LETTERS
-KIND_LETTERS = "RVIDECL"
-N_NODES = np.array([2, 2, 2, 2, 4, 2, 2], dtype=np.int64)
+# element kinds of simple lines: index into KIND_LETTERS; their number of nodes
+N_NODES = np.array([len(NODE_COLUMNS[k]) for k in KIND_LETTERS], dtype=np.int64)
+_R, _V, _I, _D = (KIND_LETTERS.index(k) for k in "RVID")
 MAX_TOKENS = 6
 MAX_LITERAL_DIGITS = 40  # longer literals go to the general reader
 
@@ -298,10 +300,10 @@ def scan(buf, title_line, token_byte, word_byte, kind_of, shift_table, n_nodes):
             continue
         nn = n_nodes[k]
         v_tok = -1
-        if k == 3:  # D: name a k
+        if k == _D:  # name a k
             if nt != 3:
                 continue
-        elif k == 1 or k == 2:  # V, I: name p n [dc] value
+        elif k == _V or k == _I:  # name p n [dc] value
             if nt == 4:
                 v_tok = 3
             elif nt == 5 and te[3] - ts[3] == 2 and _lower(buf[ts[3]]) == 100 and _lower(buf[ts[3] + 1]) == 99:
@@ -320,7 +322,7 @@ def scan(buf, title_line, token_byte, word_byte, kind_of, shift_table, n_nodes):
         v = 0.0
         if v_tok >= 0:
             ok, v = _parse_value(buf, ts[v_tok], te[v_tok], scratch, shift_table)
-            if not ok or not np.isfinite(v) or (k == 0 and v <= 0.0):
+            if not ok or not np.isfinite(v) or (k == _R and v <= 0.0):
                 continue
         cls[li] = SIMPLE
         line[m] = li
