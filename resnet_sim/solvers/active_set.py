@@ -70,7 +70,8 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
         if not len(pending):
             break
         iters[pending] += 1
-        X[:, pending], W[:, pending] = _equality_solve(qp, factors, pending, W[:, pending], prio[:, pending])
+        X[:, pending], W[:, pending] = _equality_solve(qp, factors, pending, W[:, pending], prio[:, pending],
+                                                       X[:, pending])
         Wp = W[:, pending]
         g = qp.L @ X[:, pending] - qp.b[:, pending]
         lam[:, pending] = least_squares_multipliers(qp, g, Wp)[0]
@@ -114,7 +115,8 @@ def _noise(qp: QP, x: np.ndarray, cols) -> np.ndarray:
     return 4 * np.finfo(float).eps * (1.0 + np.abs(qp.c[:, cols]) + np.abs(x).max(axis=0, initial=0.0))
 
 
-def _equality_solve(qp: QP, factors: "_Factors", cols: np.ndarray, W: np.ndarray, prio: np.ndarray):
+def _equality_solve(qp: QP, factors: "_Factors", cols: np.ndarray, W: np.ndarray, prio: np.ndarray,
+                    guess: np.ndarray):
     """x (n, B') minimising the energy of columns ``cols`` with the rows of W (m, B') held with equality,
     merged in increasing ``prio``; the returned W keeps the rows of a spanning forest (see ``_merge``)."""
     n = qp.n
@@ -129,7 +131,8 @@ def _equality_solve(qp: QP, factors: "_Factors", cols: np.ndarray, W: np.ndarray
         base = offs[:, ts]
         X[:, ts] = base
         if P.shape[1]:
-            X[:, ts] += P @ solve(P.T @ (qp.b[:, cols[ts]] - qp.L @ base)).reshape(P.shape[1], -1)
+            y0 = (P.T @ (guess[:, ts] - base)) / np.asarray(P.sum(axis=0)).reshape(-1, 1)  # group means
+            X[:, ts] += P @ solve(P.T @ (qp.b[:, cols[ts]] - qp.L @ base), y0).reshape(P.shape[1], -1)
     return X, W
 
 
@@ -151,7 +154,7 @@ def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: 
     W = s <= _noise(qp, x, cols)
     A = qp.constraint_matrix()
     for it in range(1, max_iter + 1):
-        xw, W = _equality_solve(qp, factors, cols, W, prio)
+        xw, W = _equality_solve(qp, factors, cols, W, prio, x)
         p = xw - x
         ap = (A @ p)[:, 0]
         blocking = ~W[:, 0] & (ap > 1e-13 * np.abs(p).max())
@@ -196,7 +199,7 @@ def _feasible_below(n, a, k, c, x):
 
 class _Factors:
     """LRU cache of (P, solve) per working set: P (n, n_free) sparse 0/1 maps free groups to variables,
-    solve(rhs (n_free, k)) solves with K = Pᵀ L P.
+    solve(rhs (n_free, k), guess (n_free, k)) solves with K = Pᵀ L P.
 
     K is factorised (SuperLU, symmetric mode, minimum-degree ordering on Aᵀ+A) unless L's graph is
     expander-like (``expander_like``), where fill-in would make that far too slow: then each solve is
@@ -225,28 +228,36 @@ class _Factors:
             if self.iterative:
                 solve = partial(self._cg, K)
             else:
-                solve = spla.splu(K.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                                  options={"SymmetricMode": True}).solve
+                lu = spla.splu(K.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                               options={"SymmetricMode": True})
+                solve = partial(_direct_solve, lu)
                 self.count += 1
         self.cache[key] = (P, solve)
         if len(self.cache) > CACHE_SIZE:
             self.cache.popitem(last=False)
         return P, solve
 
-    def _cg(self, K: sp.csr_matrix, rhs: np.ndarray) -> np.ndarray:
-        y, ok = jacobi_cg(K, rhs.reshape(K.shape[0], -1), CG_RTOL, CG_MAX_ITER)
+    def _cg(self, K: sp.csr_matrix, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
+        y, ok = jacobi_cg(K, rhs.reshape(K.shape[0], -1), CG_RTOL, CG_MAX_ITER, guess)
         self.cg_failures += int(np.count_nonzero(~ok))
         return y
 
 
-def jacobi_cg(K: sp.csr_matrix, rhs: np.ndarray, rtol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
-    """Solve K Y = rhs (p, k) for SPD K by Jacobi-preconditioned conjugate gradients, all k columns at once.
+def _direct_solve(lu: spla.SuperLU, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
+    """Solve with a factorisation (exact: the guess is of no use)."""
+    return lu.solve(rhs)
+
+
+def jacobi_cg(K: sp.csr_matrix, rhs: np.ndarray, rtol: float, max_iter: int,
+              guess: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Solve K Y = rhs (p, k) for SPD K by Jacobi-preconditioned conjugate gradients, all k columns at once,
+    starting from ``guess`` (p, k) (default 0).
 
     Each column stops when its residual 2-norm is ≤ rtol times its rhs 2-norm. Returns Y (p, k) and the
     (k,) bool "converged within max_iter"."""
     dinv = 1.0 / K.diagonal()[:, None]
-    Y = np.zeros_like(rhs)
-    R = rhs.copy()
+    Y = np.zeros_like(rhs) if guess is None else guess.astype(np.float64, copy=True)
+    R = rhs - K @ Y
     goal = rtol * np.linalg.norm(rhs, axis=0)
     Z = dinv * R
     D = Z.copy()
