@@ -3,10 +3,17 @@
 For a working set W of diode rows held with equality, the equality-constrained QP is solved exactly:
 rows of W merge their two ends (x_a = x_k + c, union-find with potential offsets, as for voltage sources),
 rows with a fixed end fix their whole merged group, and the reduced Laplacian Pᵀ L P of the free groups
-(symmetric positive definite) is factorised with SuperLU. The diode currents of W then follow from
+(symmetric positive definite) is factorised with SuperLU (or, on expander-like graphs where that fills in,
+solved by Jacobi-preconditioned CG to rounding level). The diode currents of W then follow from
 stationarity on a spanning forest of W (``kkt.least_squares_multipliers``). W is updated by the
 primal-dual rule (Hintermüller, Ito & Kunisch 2002): keep rows whose current is > 0, add rows the new x
-violates. A column stops when W no longer changes; its KKT certificate decides ``converged``.
+violates. A column stops when no row is violated and no current is negative; its KKT certificate decides
+``converged``. If W repeats (the rule can cycle when rows are redundant), that column finishes with a
+classical primal active-set method from a feasible point.
+
+Cost: one factorisation per iteration and distinct working set (columns sharing W share it). Iterations
+grow slowly with size on meshes (about 6, 8, 9, 11 on 60², 100², 150², 300² grids with diodes, cold);
+warm-started from a nearby point (``cd``) it usually needs 1–3.
 """
 
 from __future__ import annotations
