@@ -6,10 +6,10 @@ Writes the DRN circuit ``drn_circuit(SIZES)`` with ``write_netlist`` to benchmar
   cache, or compiled when the cache is empty) and the median of ``--repeats`` further calls (wall and
   CPU time: on a shared machine the wall time includes waiting for a CPU), with the process's peak
   RSS, and checks the circuit read equals the one written;
-- times ngspice on the same file without an analysis (it loads and parses the netlist, then stops):
-  wall time and peak RSS from ``/usr/bin/time -v``;
-- optionally (``--ngspice-op``) runs ngspice with ``.options acct`` and ``.op``, whose accounting reports
-  ngspice's own "Netlist loading/parsing time" (the analysis itself can take long on big circuits).
+- times ngspice on the same file with ``.op`` replaced by ``.control / rusage everything / quit /
+  .endc``: it loads and parses the netlist, prints its own accounting ("Netlist loading time",
+  "Netlist parsing time", ...) and stops before any analysis (an ``.op`` on DRN-1H runs for minutes);
+  wall and CPU time and peak RSS from ``/usr/bin/time -v``.
 
 Results go to benchmarks/results/parse.json and parse.md, with the command that made them.
 
@@ -89,21 +89,19 @@ def _time_v(cmd: list[str], timeout: float) -> tuple[str, float, float, float]:
     return proc.stdout + proc.stderr, wall, cpu, int(rss.group(1)) / 1024 if rss else float("nan")
 
 
-def time_ngspice(path: Path, with_op: bool, timeout: float) -> dict:
-    """ngspice -b on a copy of ``path``: parse only, or with .options acct and .op (its accounting)."""
-    text = path.read_text()
-    deck = path.with_name(path.stem + ("_op" if with_op else "_parse") + ".cir")
-    deck.write_text(text.replace("\n.op\n", "\n.options acct\n.op\n" if with_op else "\n"))
+def time_ngspice(path: Path, timeout: float) -> dict:
+    """ngspice -b on a copy of ``path`` whose ``.op`` is replaced by a ``.control`` block that prints
+    ngspice's accounting (``rusage everything``) and quits: it loads and parses the netlist, no analysis."""
+    deck = path.with_name(path.stem + "_ngspice.cir")
+    deck.write_text(path.read_text().replace("\n.op\n", "\n.control\nrusage everything\nquit\n.endc\n"))
     out, wall, cpu, rss = _time_v(["ngspice", "-b", str(deck)], timeout)
-    result = {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss, "deck": str(deck.relative_to(ROOT))}
+    result = {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss, "deck": str(deck.relative_to(ROOT)),
+              "loaded": "Circuit:" in out}
     for key, label in [("loading_s", "Netlist loading time"), ("expansion_s", "Subckt and Param expansion time"),
-                       ("parsing_s", "Netlist parsing time"), ("elapsed_s", "Total elapsed time \\(seconds\\)"),
-                       ("analysis_s", "Total analysis time \\(seconds\\)")]:
+                       ("parsing_s", "Netlist parsing time"), ("elapsed_s", "Total elapsed time \\(seconds\\)")]:
         m = re.search(label + r"\s*=\s*([\d.eE+-]+)", out)
         if m:
             result[key] = float(m.group(1))
-    if not with_op:
-        result["loaded"] = "Circuit:" in out
     deck.unlink()
     return result
 
@@ -113,7 +111,6 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1568, 1024, 10], help="DRN layer sizes")
     parser.add_argument("--repeats", type=int, default=5, help="timed reads after the first (median reported)")
     parser.add_argument("--no-ngspice", action="store_true", help="skip ngspice")
-    parser.add_argument("--ngspice-op", action="store_true", help="also run ngspice .op with .options acct")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed to each ngspice run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(argv)
@@ -143,11 +140,8 @@ def main(argv=None) -> int:
     result["ours"] = time_reader(path, args.repeats, args.sizes, check=True)
     print("ours:", json.dumps(result["ours"]), flush=True)
     if not args.no_ngspice and shutil.which("ngspice"):
-        result["ngspice_parse"] = time_ngspice(path, with_op=False, timeout=args.timeout)
-        print("ngspice parse:", json.dumps(result["ngspice_parse"]), flush=True)
-        if args.ngspice_op:
-            result["ngspice_op"] = time_ngspice(path, with_op=True, timeout=args.timeout)
-            print("ngspice op:", json.dumps(result["ngspice_op"]), flush=True)
+        result["ngspice"] = time_ngspice(path, timeout=args.timeout)
+        print("ngspice:", json.dumps(result["ngspice"]), flush=True)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "parse.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -180,18 +174,13 @@ def report(r: dict) -> str:
         f"{ours['first_s']:.2f} | {ours['first_cpu_s']:.2f} | {ours['peak_rss_first_read_mb']:.0f} (process) |",
         f"| `import resnet_sim.netlist` | {ours['import_s']:.2f} | | |",
     ]
-    if "ngspice_parse" in r:
-        ng = r["ngspice_parse"]
-        lines.append(f"| ngspice 39 `-b`, no analysis (load + parse, then stop) | {ng['wall_s']:.2f} | "
-                     f"{ng.get('cpu_s', float('nan')):.2f} | {ng['peak_rss_mb']:.0f} |")
-    if "ngspice_op" in r:
-        ng = r["ngspice_op"]
-        parts = [f"{label} {ng[key]:.2f} s" for key, label in
-                 [("loading_s", "netlist loading"), ("expansion_s", "subckt/param expansion"),
-                  ("parsing_s", "netlist parsing"), ("analysis_s", "analysis"), ("elapsed_s", "total elapsed")]
-                 if key in ng]
-        lines.append(f"| ngspice 39 `.op` with `.options acct`: {', '.join(parts)} | {ng['wall_s']:.2f} | "
-                     f"{ng.get('cpu_s', float('nan')):.2f} | {ng['peak_rss_mb']:.0f} |")
+    if "ngspice" in r:
+        ng = r["ngspice"]
+        own = ", ".join(f"{label} {ng[key]:.2f} s" for key, label in
+                        [("loading_s", "netlist loading"), ("expansion_s", "subckt and param expansion"),
+                         ("parsing_s", "netlist parsing"), ("elapsed_s", "total elapsed")] if key in ng)
+        lines.append(f"| ngspice 39 `-b`: load and parse, no analysis (its own accounting: {own}) | "
+                     f"{ng['wall_s']:.2f} | {ng['cpu_s']:.2f} | {ng['peak_rss_mb']:.0f} |")
     lines += [
         "",
         f"All reads give the written circuit back: `read_netlist(path) == drn_circuit(...)` is "
