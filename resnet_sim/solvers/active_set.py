@@ -58,7 +58,7 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
     """
     n, m, B = qp.n, qp.m, qp.batch
     # candidate working set and its priority (lower first): rows merged in that order, later rows that
-    # contradict earlier ones are left out
+    # close a loop are left out (see _merge)
     if lam0 is not None:
         lam0 = np.asarray(lam0, dtype=np.float64).reshape(m, B)
         W, prio = lam0 > 0, -lam0
@@ -85,9 +85,7 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
         s = slack(qp, X[:, pending], pending)
         noise = _noise(qp, X[:, pending], pending)
         violated = ~Wp & (s < -noise)
-        # a current within rounding of 0 (a redundant or degenerate row) may stay: it breaks no KKT condition
-        current = np.maximum(np.abs(qp.b[:, pending]).max(axis=0, initial=0.0), np.abs(g).max(axis=0, initial=0.0))
-        dropped = Wp & (lam[:, pending] < -64 * np.finfo(float).eps * current)
+        dropped = Wp & (lam[:, pending] < -_current_noise(qp.b[:, pending], g))
         still = []
         for t, j in enumerate(pending):
             if not (violated[:, t].any() or dropped[:, t].any()):
@@ -115,6 +113,12 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
             "residuals": residuals, "iterations": iters, "factorisations": factors.count, "cycled": cycled,
             "linear_solver": "cg" if factors.iterative else "splu", "cg_failures": factors.cg_failures}
     return QPSolution(x=X, lam=lam, iterations=int(iters.max(initial=0)), method="active-set", info=info)
+
+
+def _current_noise(b: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """(B',) rounding level of a recovered current (amperes), from b and g = L x − b (n, B'): a current
+    within it of 0 (a redundant or degenerate row) may stay in the working set, breaking no KKT condition."""
+    return 64 * np.finfo(float).eps * np.maximum(np.abs(b).max(axis=0, initial=0.0), np.abs(g).max(axis=0, initial=0.0))
 
 
 def _noise(qp: QP, x: np.ndarray, cols) -> np.ndarray:
@@ -160,6 +164,7 @@ def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: 
     s = slack(qp, x, cols)
     W = s <= _noise(qp, x, cols)
     A = qp.constraint_matrix()
+    lam_w = np.zeros((qp.m, 1))
     for it in range(1, max_iter + 1):
         xw, W = _equality_solve(qp, factors, cols, W, prio, x)
         p = xw - x
@@ -175,10 +180,11 @@ def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: 
         if alpha < 1.0:
             W[r, 0] = True
             continue
-        lam_w = least_squares_multipliers(qp, qp.L @ x - qp.b[:, cols], W)[0]
-        neg = W[:, 0] & (lam_w[:, 0] < 0)
+        g = qp.L @ x - qp.b[:, cols]
+        lam_w = least_squares_multipliers(qp, g, W)[0]
+        neg = W[:, 0] & (lam_w[:, 0] < -_current_noise(qp.b[:, cols], g)[0])
         if not neg.any():
-            return x[:, 0], lam_w[:, 0], it, False
+            return x[:, 0], np.maximum(lam_w[:, 0], 0.0), it, False
         W[int(np.argmin(np.where(neg, lam_w[:, 0], np.inf))), 0] = False
         prio = -lam_w
     return x[:, 0], np.maximum(lam_w[:, 0], 0.0), max_iter, True
