@@ -49,7 +49,8 @@ def peak_rss_mb():
 t0 = time.perf_counter()
 from resnet_sim.netlist import read_netlist
 t_import = time.perf_counter() - t0
-path, repeats, sizes, check = sys.argv[1], int(sys.argv[2]), [int(s) for s in sys.argv[3].split(",")], sys.argv[4] == "1"
+path, repeats, check = sys.argv[1], int(sys.argv[2]), sys.argv[4] == "1"
+sizes = [int(s) for s in sys.argv[3].split(",")]
 t0, p0 = time.perf_counter(), time.process_time(); c = read_netlist(path)
 first, first_cpu = time.perf_counter() - t0, time.process_time() - p0
 rss_first = peak_rss_mb()
@@ -65,7 +66,8 @@ if check:
     equal = bool(c == drn_circuit(sizes))
 print(json.dumps({"import_s": t_import, "first_s": first, "first_cpu_s": first_cpu, "times_s": times,
                   "median_s": statistics.median(times), "cpu_s": cpu, "median_cpu_s": statistics.median(cpu),
-                  "peak_rss_first_read_mb": rss_first, "peak_rss_mb": rss, "equal_to_written": equal, "counts": c.n_elements(), "n_nodes": c.n_nodes}))
+                  "peak_rss_first_read_mb": rss_first, "peak_rss_mb": rss, "equal_to_written": equal,
+                  "counts": c.n_elements(), "n_nodes": c.n_nodes}))
 """
 
 

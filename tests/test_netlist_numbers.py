@@ -51,7 +51,8 @@ def test_expressions(text, value):
 
 @pytest.mark.parametrize("text, message", [
     ("1/0", "division by zero"), ("sqrt(-1)", "no finite real value"), ("log(0)", "no finite real value"),
-    ("foo(1)", "unknown function"), ("1+", "ends too early"), ("(1", "ends too early"), ("(1 2", "expected"), ("2 3", "unexpected"),
+    ("foo(1)", "unknown function"), ("1+", "ends too early"), ("(1", "ends too early"), ("(1 2", "expected"),
+    ("2 3", "unexpected"),
     ("exp(1000)", "no finite real value"), ("(-8)**(1/3)", "no finite real value"), ("", "empty"),
     ("1 # 2", "unexpected character"), ("min(1)", "at least 2"), ("abs(1, 2)", "1 argument"),
     ("(" * 300 + "1" + ")" * 300, "nested too deeply"), ("-" * 300 + "1", "nested too deeply"),

@@ -103,7 +103,7 @@ def _node_ids(c: Circuit, rows: Rows) -> list[np.ndarray]:
     if fast:
         pool, bases = _fast_pool(fast)
         starts, ends = _spans(fast, bases, "node_start", "node_end")  # row-major: reading order
-        local, first, _, _ = fastpath.intern(pool, starts, ends)
+        local, first, _, _ = fastpath.intern(pool, starts, ends, 1024)
         names = fastpath.strings(pool, starts[first], ends[first])
         fmap = np.zeros(len(first) + 1, np.int64)  # fmap[-1] = 0 for unused node columns
         bounds = np.cumsum([0] + [4 * len(ch.kind) for ch in fast])
@@ -156,7 +156,7 @@ def _first_duplicate(rows: Rows) -> tuple[int, int] | None:
         pool, bases = _fast_pool([chunk for chunk, _ in fast])
         starts, ends = _spans([chunk for chunk, _ in fast], bases, "name_start", "name_end")
         position = np.concatenate([offset + np.arange(len(chunk.kind)) for chunk, offset in fast])
-        ids, first, table, hashes = fastpath.intern(pool, starts, ends)
+        ids, first, table, hashes = fastpath.intern(pool, starts, ends, len(starts))  # mostly distinct
         if len(first) < len(ids):
             later = int(np.flatnonzero(first[ids] != np.arange(len(ids)))[0])
             pairs.append((int(position[first[ids[later]]]), int(position[later])))

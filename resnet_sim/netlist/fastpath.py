@@ -365,16 +365,19 @@ def _insert(table, hashes, u, cap):
 
 
 @njit(cache=True)
-def intern(pool, starts, ends):
+def intern(pool, starts, ends, expected):
     """Number the distinct strings pool[starts[i]:ends[i]] (ASCII case ignored) by first appearance.
 
-    Spans with a negative start are skipped (id -1). Returns ``ids`` (n,), ``first`` (n_distinct,) the
-    index of each string's first occurrence, and the hash table (``table``, ``hashes``) for ``lookup``.
+    Spans with a negative start are skipped (id -1); ``expected``: about how many distinct strings
+    (sizes the table; it grows when needed). Returns ``ids`` (n,), ``first`` (n_distinct,) the index of
+    each string's first occurrence, and the hash table (``table``, ``hashes``) for ``lookup``.
     Open addressing, FNV-1a 64-bit hashes, exact byte comparison: no collision can merge two names.
     """
     n = len(starts)
     ids = np.full(n, -1, np.int64)
-    cap = 1024  # table size; first and hashes hold cap // 2 entries
+    cap = 1024  # table size, a power of 2; first and hashes hold cap // 2 entries
+    while cap < 2 * expected:
+        cap *= 2
     first = np.empty(cap // 2, np.int64)
     hashes = np.empty(cap // 2, np.uint64)
     table = np.full(cap, -1, np.int64)
