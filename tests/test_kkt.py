@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from resnet_sim.solvers import kkt
 from resnet_sim.solvers.kkt import certificate, converged_mask, infeasible_rows, residual_scale
 from resnet_sim.solvers.qp import QP
 
@@ -197,3 +198,15 @@ def test_infeasible_rows_is_fast_on_a_large_problem():
     t = time.perf_counter()
     assert infeasible_rows(qp) is None
     assert time.perf_counter() - t < 1.0
+
+
+@pytest.mark.parametrize("dense_rows", [2000, 0])  # dense NNLS, and the sparse bounded least-squares path
+def test_a_loop_of_active_rows_gets_a_nonnegative_split(monkeypatch, dense_rows):
+    # x0 pulled to 3 V, x1 to -0.5 V (1 S each); rows x0 <= 1, x0 - x1 <= 0, x1 <= 1. Exact answer:
+    # x0 = x1 = 1 V with row currents (2 - t, t, t - 1.5) for any t in [1.5, 2]; a spanning forest through
+    # the two bounds alone would give the x1 bound -1.5 A.
+    monkeypatch.setattr(kkt, "NNLS_DENSE_ROWS", dense_rows)
+    qp = QP(sp.eye(2), [3.0, -0.5], a=[0, 0, 1], k=[-1, 1, -1], c=[1.0, 0.0, 1.0])
+    lam, res = certificate(qp, np.ones((2, 1)))
+    assert (lam >= 0).all() and 1.5 - 1e-9 <= lam[1, 0] <= 2 + 1e-9
+    assert res["stationarity"][0] < 1e-9

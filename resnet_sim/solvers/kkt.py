@@ -27,7 +27,7 @@ Generous on purpose, so an x accurate to ~1e-9 V (a ``cd`` result) gets its curr
 to a row with slack s shows up as complementarity lam · s, so the choice never hides anything."""
 
 NNLS_DENSE_ROWS = 2000
-"""Components with more active rows than this use sparse bounded least squares instead of dense NNLS."""
+"""Blocks with more active rows than this use sparse bounded least squares instead of dense NNLS."""
 
 
 def slack(qp: QP, x: np.ndarray, cols=slice(None)) -> np.ndarray:
@@ -124,13 +124,20 @@ def nonnegative_multipliers(qp: QP, g: np.ndarray, active: np.ndarray,
             rows = np.flatnonzero(block[:, j] == blk)
             sub = A[rows]
             cols = np.unique(sub.indices)
-            M, rhs = sub[:, cols].T, -g[cols, j]
-            if len(rows) <= NNLS_DENSE_ROWS:
-                lam[rows, j] = nnls(M.toarray(), rhs, maxiter=50 * len(rows))[0]
-            else:
-                lam[rows, j] = lsq_linear(M.tocsr(), rhs, bounds=(0.0, np.inf), lsmr_tol="auto", tol=1e-12).x
+            lam[rows, j] = _nonnegative_least_squares(sub[:, cols].T, -g[cols, j])
     np.maximum(lam, 0.0, out=lam)
     return lam
+
+
+def _nonnegative_least_squares(M: sp.spmatrix, rhs: np.ndarray) -> np.ndarray:
+    """argmin ‖M z − rhs‖₂ over z ≥ 0: dense NNLS for up to NNLS_DENSE_ROWS unknowns, else (or if NNLS does
+    not settle) bounded sparse least squares."""
+    if M.shape[1] <= NNLS_DENSE_ROWS:
+        try:
+            return nnls(M.toarray(), rhs, maxiter=50 * M.shape[1])[0]
+        except RuntimeError:  # "Maximum number of iterations reached"
+            pass
+    return lsq_linear(M.tocsr(), rhs, bounds=(0.0, np.inf), lsmr_tol="auto", tol=1e-12).x
 
 
 @njit(cache=True)
