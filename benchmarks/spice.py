@@ -156,6 +156,7 @@ def ours(family: Family, runs: int, timeout: float) -> dict:
     path = CACHE / f"{family.name}.cir"
     path.write_text(rs.write_netlist(family.circuit))
     row = not_run(runs, "ok")
+    row["ours_load"] = os.getloadavg()[0]
     command = [*resnet_sim_command(), "op", str(path)]
     try:
         process = time_process(command, 1, timeout)  # (wall, cpu) pairs
@@ -184,7 +185,7 @@ def not_run(runs: int, status: str) -> dict:
     """Our row before (or instead of) measuring: ``status`` says why there are no figures."""
     nan = float("nan")
     return {"ours_runs": runs, "ours_status": status, "ours_process_s": nan, "ours_process_cpu_s": nan,
-            "ours_solve_s": nan, "ours_method": "", "converged": False, "max_dv_V": nan, "rel_dv": nan}
+            "ours_solve_s": nan, "ours_load": nan, "ours_method": "", "converged": False, "max_dv_V": nan, "rel_dv": nan}
 
 
 def ours_phase(families: list[Family], runs: int, timeout: float) -> list[dict]:
