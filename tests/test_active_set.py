@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_kkt import random_qp, trap_qp
 
@@ -146,6 +146,7 @@ def test_never_claims_convergence_it_did_not_reach():
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(seed=938099157, n=3, m=16, tie=0.5)  # degenerate vertex: the primal fallback once looped on it
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), m=st.integers(0, 16),
        tie=st.sampled_from([0.0, 0.5]))
 def test_property_active_set_equals_cvxpy(seed, n, m, tie):

@@ -169,7 +169,7 @@ def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: 
         xw, W = _equality_solve(qp, factors, cols, W, prio, x)
         p = xw - x
         ap = (A @ p)[:, 0]
-        blocking = ~W[:, 0] & (ap > 1e-13 * np.abs(p).max())
+        blocking = ~W[:, 0] & (ap > _noise(qp, x, cols)[:, 0])  # a rounding-sized step blocks nothing
         alpha, r = 1.0, -1
         if blocking.any():
             ratio = np.where(blocking, np.maximum(slack(qp, x, cols)[:, 0], 0.0) / np.where(blocking, ap, 1.0),
