@@ -221,7 +221,8 @@ def test_hypothesis_ngspice_runs_written_circuits(ngspice, tmp_path, c):
 
 
 # ---- hypothesis: the fast path equals the card parser, and only NetlistError escapes ---------------
-TOKEN = st.sampled_from(["a", "B", "n1", "0", "gnd", "GND", "x.y", "mid", "dc", "DC", "ac", "in", "out"])
+TOKEN = st.sampled_from(["a", "B", "n1", "0", "gnd", "GND", "x.y", "mid", "dc", "DC", "ac", "in", "out", "dm", "DM",
+                        "resnet_ideal"])
 NUMBER = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.sampled_from(["1k", "2.2K", "3meg", "1MEG", "4.7m", "10V", ".5", "5.", "1e3", "-2", "0", "1mil", "2kOhm",

@@ -26,13 +26,18 @@ class FastChunk:
 
     file: str
     buf: np.ndarray
+    starts: np.ndarray  # byte offsets of every line of the file (start, end)
+    ends: np.ndarray
     kind: np.ndarray  # (m,) index into "RVIDECL"
     name_start: np.ndarray
     name_end: np.ndarray
     node_start: np.ndarray  # (m, 4), -1 where unused
     node_end: np.ndarray
+    model_start: np.ndarray  # (m,) diode model name span, -1 where none
+    model_end: np.ndarray
     value: np.ndarray
     line: np.ndarray  # (m,) 1-based
+    model: np.ndarray | None = None  # (m,) model names as stored in the Circuit, set by the reader
 
 
 class _GeneralChunk:
@@ -214,7 +219,7 @@ def build_circuit(rows: Rows, title: str) -> Circuit:
             else:
                 names.append(fastpath.strings(chunk.buf, chunk.name_start[sel], chunk.name_end[sel]))
                 values.append(chunk.value[sel])
-                models.append(np.full(len(values[-1]), "", dtype=str))
+                models.append(chunk.model[sel])
             nodes.append(chunk_ids[sel, :n_cols])
         if names:
             c.add_many(kind_name, _join(names), np.ascontiguousarray(_join(nodes)), _join(values),

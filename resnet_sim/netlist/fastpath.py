@@ -4,7 +4,7 @@ A *simple* line is one element card of a common shape, in plain ASCII, with a li
 
     Rname a b VALUE      Cname a b VALUE      Lname a b VALUE
     Vname p n VALUE      Vname p n DC VALUE   (same for I)
-    Dname a k            Ename p n cp cn VALUE
+    Dname a k [MODEL]    Ename p n cp cn VALUE
 
 Every other line (title, comments, dot cards, continuations and the lines they continue, anything
 with braces, quotes, ``=``, parentheses, ``;``, ``$``, non-ASCII bytes, odd suffixes, values the
@@ -195,8 +195,8 @@ def scan(buf, title_line, token_byte, word_byte, kind_of, shift_table, n_nodes):
     title_line: index of the title line or -1. Returns per line ``starts``, ``ends`` (byte offsets, end
     excludes the newline) and ``cls`` (SKIP, GENERAL or SIMPLE); per simple line, in order: ``line``
     (0-based line index), ``kind`` (index into KIND_LETTERS), name span (``name_start``, ``name_end``,
-    prefix ``<letter>.`` removed), node spans ``(m, 4)`` (-1 when unused), ``value`` (float64; 0 for
-    diodes); and ``bad``, the offset of the first control byte (-1 if none), ``high``, whether any
+    prefix ``<letter>.`` removed), node spans ``(m, 4)`` (-1 when unused), diode model spans
+    (``model_start``, ``model_end``, -1 when none), ``value`` (float64; 0 for diodes); and ``bad``, the offset of the first control byte (-1 if none), ``high``, whether any
     byte is >= 128. Lines inside ``.subckt``/``.control`` blocks are GENERAL, lines after ``.end`` SKIP.
     """
     nb = len(buf)
@@ -213,6 +213,8 @@ def scan(buf, title_line, token_byte, word_byte, kind_of, shift_table, n_nodes):
     name_end = np.empty(n, np.int64)
     node_start = np.full((n, 4), -1, np.int64)
     node_end = np.full((n, 4), -1, np.int64)
+    model_start = np.full(n, -1, np.int64)
+    model_end = np.full(n, -1, np.int64)
     value = np.zeros(n, np.float64)
     scratch = np.zeros(MAX_LITERAL_DIGITS + 16 + MAX_EXPONENT_DIGITS, np.uint8)
     ts = np.zeros(MAX_TOKENS + 1, np.int64)
@@ -300,8 +302,11 @@ def scan(buf, title_line, token_byte, word_byte, kind_of, shift_table, n_nodes):
             continue
         nn = n_nodes[k]
         v_tok = -1
-        if k == _D:  # name a k
-            if nt != 3:
+        m_tok = -1
+        if k == _D:  # name a k [model]
+            if nt == 4:
+                m_tok = 3
+            elif nt != 3:
                 continue
         elif k == _V or k == _I:  # name p n [dc] value
             if nt == 4:
@@ -329,13 +334,16 @@ def scan(buf, title_line, token_byte, word_byte, kind_of, shift_table, n_nodes):
         kind[m] = k
         name_start[m] = ns
         name_end[m] = te[0]
+        if m_tok >= 0:
+            model_start[m] = ts[m_tok]
+            model_end[m] = te[m_tok]
         for j in range(4):
             node_start[m, j] = ts[1 + j] if j < nn else -1
             node_end[m, j] = te[1 + j] if j < nn else -1
         value[m] = v
         m += 1
     return (starts, ends, cls, line[:m], kind[:m], name_start[:m], name_end[:m], node_start[:m], node_end[:m],
-            value[:m], bad, high)
+            model_start[:m], model_end[:m], value[:m], bad, high)
 
 
 @njit(cache=True)

@@ -133,7 +133,7 @@ class _Reader:
         from . import fastpath
 
         buf = np.frombuffer(data, np.uint8)
-        starts, ends, cls, line, kind, n_start, n_end, nd_start, nd_end, value, bad, high = \
+        starts, ends, cls, line, kind, n_start, n_end, nd_start, nd_end, m_start, m_end, value, bad, high = \
             fastpath.scan_buffer(buf, top)
         if bad >= 0:
             row, col = _line_of(starts, bad)
@@ -149,8 +149,8 @@ class _Reader:
             others = others[others > 0]
 
         def chunk_of(lo: int, hi: int) -> FastChunk:
-            return FastChunk(file, buf, kind[lo:hi], n_start[lo:hi], n_end[lo:hi], nd_start[lo:hi],
-                             nd_end[lo:hi], value[lo:hi], line[lo:hi] + 1)
+            return FastChunk(file, buf, starts, ends, kind[lo:hi], n_start[lo:hi], n_end[lo:hi], nd_start[lo:hi],
+                             nd_end[lo:hi], m_start[lo:hi], m_end[lo:hi], value[lo:hi], line[lo:hi] + 1)
 
         lines = ((int(i) + 1, data[starts[i]:ends[i]].decode("utf-8")) for i in others)
         return lines, line, chunk_of
@@ -260,6 +260,7 @@ class _Reader:
         ctx = Context(self.scope)
         for item in self.items:
             if isinstance(item, FastChunk):
+                item.model = _fast_models(item, stored, lambda card: instantiate.card(card, ctx))
                 rows.add_fast(item)
             else:
                 instantiate.card(item, ctx)
@@ -304,6 +305,29 @@ class _Reader:
                 raise card.error(f".trainable: need 0 <= gmin <= gmax siemens, got gmin={gmin!r} gmax={gmax!r}",
                                  card.tokens[0])
             c.trainable.append(TrainableSpec(tuple(t.text.lower() for t in patterns), gmin, gmax))
+
+
+def _fast_models(chunk: FastChunk, stored: dict[str, str], parse_card) -> np.ndarray:
+    """(m,) model names (as stored in the Circuit) of a fast chunk's rows ("" for ideal diodes and other
+    kinds). A line naming an unknown model goes through the card parser (``parse_card``), which raises
+    its own error for it."""
+    from . import fastpath
+
+    named = np.flatnonzero(chunk.model_start >= 0)
+    if len(named) == 0:
+        return np.full(len(chunk.kind), "", dtype=str)
+    names, inverse = np.unique(fastpath.strings(chunk.buf, chunk.model_start[named], chunk.model_end[named]),
+                               return_inverse=True)
+    for i, name in enumerate(names.tolist()):
+        if name not in stored:
+            line = int(chunk.line[named[np.flatnonzero(inverse == i)[0]]])
+            text = chunk.buf[chunk.starts[line - 1]:chunk.ends[line - 1]].tobytes().decode("utf-8")
+            parse_card(next(lexer.cards([(line, text)], chunk.file)))
+            raise AssertionError(f"the card parser accepted unknown diode model {name!r}")  # not reached
+    mapped = np.array([stored[name] for name in names.tolist()] + [""], dtype=str)
+    model = np.full(len(chunk.kind), "", dtype=mapped.dtype)
+    model[named] = mapped[inverse]
+    return model
 
 
 def _title(line: str) -> str:
