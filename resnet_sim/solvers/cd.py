@@ -370,6 +370,7 @@ def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, cro
     scratch = np.empty((4, B))
     bind = np.zeros((len(ca), B), np.int64)
     gsum = gval.sum()
+    global_moved = True
     work = (np.empty(nc, np.int64), np.empty(nc, np.int64), np.empty(nc, np.int64), np.empty(nc + 1, np.int64),
             np.empty(nc, np.int64), np.empty(2 * nc, np.int64), np.empty(nc + 1, np.int64),
             np.empty(nc, np.int64), np.zeros(n, np.int64), np.empty(nc, np.int64), np.zeros(n, np.bool_),
@@ -380,8 +381,10 @@ def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, cro
         sweeps += 1
         step = _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, X, scratch,
                            bind, sweeps, omega)
-        if gsum > 0.0:
-            step = max(step, _global_shift(gnode, gval, gsum, bsum, cnode, blo, bhi, X))
+        if gsum > 0.0 and (global_moved or sweeps % CLUSTER_EVERY == 0 or step < tol):
+            shift = _global_shift(gnode, gval, gsum, bsum, cnode, blo, bhi, X)
+            global_moved = shift >= tol
+            step = max(step, shift)
         if len(ca) and (sweeps <= CLUSTER_EVERY or sweeps % CLUSTER_EVERY == 0 or step < tol):
             shift = _cluster_shift(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside,
                                    cc, ca, ck, cnode, bind, sweeps, tol, max_split, X, work)

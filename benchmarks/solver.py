@@ -1,0 +1,383 @@
+"""Solver benchmark (issue 3, item 6): coordinate-descent sweep throughput against this machine's memory
+bandwidth, and time to 1e-9 V for cd, active-set and cvxpy/Clarabel on the same reduced QPs.
+
+    python benchmarks/solver.py            # full run (about 10 minutes): benchmarks/results/solver.{md,json}
+    python benchmarks/solver.py --quick    # small families, a smoke test (under a minute)
+
+Every QP comes from ``resnet_sim.compile`` on a circuit of ``benchmarks/families.py``; b = K s (the fixed-node
+part, e.g. every input resistor of a DRN) is one product per sample, computed once before any timing.
+Timings are single-threaded (numba.set_num_threads(1); BLAS threads are left alone), medians of
+``--repeats`` runs (fewer when a method's runs exceed ``--budget`` seconds); Numba's compilation is paid
+once beforehand on a small problem. A solve "reaches
+1e-9 V" when max |x − x_ref| ≤ 1e-9 V, x_ref the active-set solution (its KKT certificate is reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import njit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import resnet_sim  # noqa: E402
+from benchmarks.families import FAMILIES  # noqa: E402
+from resnet_sim.solvers import cd  # noqa: E402
+from resnet_sim.solvers.active_set import solve_active_set  # noqa: E402
+from resnet_sim.solvers.colouring import colour_variables  # noqa: E402
+from resnet_sim.solvers.qp import QP  # noqa: E402
+
+TARGET = 1e-9  # volts
+
+
+# ---- machine ---------------------------------------------------------------------------------------
+def machine() -> dict:
+    """nproc, CPU model, caches and load average (the machine is shared: load is part of the record)."""
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    caches = {}
+    for idx in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        level, kind = (idx / "level").read_text().strip(), (idx / "type").read_text().strip()
+        caches[f"L{level}{'d' if kind == 'Data' else 'i' if kind == 'Instruction' else ''}"] = (idx / "size").read_text().strip()
+    return {"nproc": os.cpu_count(), "cpu": model, "caches": caches, "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__, "loadavg_start": os.getloadavg()}
+
+
+@njit(cache=True)
+def _stream_sum(a):
+    s = 0.0
+    for i in range(a.size):
+        s += a[i]
+    return s
+
+
+def bandwidth(nbytes: int, repeats: int = 7) -> dict:
+    """Single-thread memory bandwidth, GB/s, best of ``repeats`` (the machine is shared: the best run is
+    the least disturbed): a Numba streaming read (sum) of an nbytes float64 array (the kernel's own access
+    pattern: reads dominate) and numpy's copy (2 × nbytes moved)."""
+    a = np.ones(nbytes // 8)
+    b = np.empty_like(a)
+    _stream_sum(a)
+    read, copy = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        _stream_sum(a)
+        read.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        np.copyto(b, a)
+        copy.append(time.perf_counter() - t)
+    return {"bytes": nbytes, "read_GBps": nbytes / min(read) / 1e9, "copy_GBps": 2 * nbytes / min(copy) / 1e9}
+
+
+# ---- problems --------------------------------------------------------------------------------------
+def family_qps(name: str, batch: int, seed: int = 0):
+    """(single QP, batch QP or None, compile seconds, sizes). DRN batches: uniform random inputs in
+    [-1, 1] V; families without ``.inputs`` get no batch (their sources are not per-sample)."""
+    circuit = FAMILIES[name]()
+    t = time.perf_counter()
+    problem = resnet_sim.compile(circuit)
+    t_compile = time.perf_counter() - t
+    if len(problem.stages) != 1:
+        raise RuntimeError(f"{name}: expected one stage, got {len(problem.stages)}")
+    single = problem.qp(0, problem.source_values())
+    multi = None
+    if batch > 1 and len(problem.input_slots):
+        rng = np.random.default_rng(seed)
+        multi = problem.qp(0, problem.source_values(rng.uniform(-1.0, 1.0, (batch, len(problem.input_slots)))))
+    nnz = single.L.nnz - single.n
+    sizes = {"n": single.n, "offdiag_nnz": int(nnz), "diode_rows": single.m,
+             "coupled_rows": int(np.count_nonzero((single.a >= 0) & (single.k >= 0)))}
+    return single, multi, t_compile, sizes
+
+
+def timed(fn, repeats: int, budget: float = np.inf):
+    """(median seconds, last result, runs) of up to ``repeats`` calls, stopping early once their total
+    exceeds ``budget`` seconds (at least one call). Numba's compilation is paid beforehand by ``warm_up``."""
+    result, times = None, []
+    while len(times) < repeats and sum(times) <= budget:
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), result, len(times)
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel the timed runs use, on a small problem with diodes."""
+    qp = family_qps("random-1k", 1)[0]
+    cd.solve_cd(qp, max_sweeps=5)
+    solve_active_set(qp)
+    clarabel_solve(qp, 0)
+
+
+def synthetic_batch(qp: QP, batch: int, max_bytes: float = 64e6, seed: int = 1) -> QP | None:
+    """For sweep throughput on circuits without .inputs: B = min(batch, max_bytes / (8 n)) copies of b, each
+    scaled by a random factor in [0.5, 1.5] (c repeated); None when that leaves B < 2."""
+    B = int(min(batch, max_bytes // (8 * max(qp.n, 1))))
+    if B < 2:
+        return None
+    scale = np.random.default_rng(seed).uniform(0.5, 1.5, B)
+    return QP(qp.L, qp.b[:, :1] * scale, qp.a, qp.k, np.repeat(qp.c[:, :1], B, axis=1))
+
+
+# ---- (a) sweep throughput --------------------------------------------------------------------------
+def sweep_throughput(qp: QP, colours: np.ndarray, bw: float, repeats: int) -> dict:
+    """Median time of one node sweep (the edge updates) on a feasible X, edge updates per second and the
+    ratio of the layout-independent minimum traffic to the bandwidth bound.
+
+    Minimum bytes per sweep: 12 per off-diagonal nonzero (int32 index + float64 value), 8 per row pointer,
+    24 per variable and column (b read, x read, x written), 16 per bounded variable and column (lo, hi);
+    neighbour values are assumed to come from cache. ratio = (bytes / time) / read bandwidth.
+    """
+    k = cd.kernel_arrays(qp, colours)
+    n, B = qp.n, qp.batch
+    X = np.zeros((n, B))
+    cd._make_feasible(X, k.cnode, k.blo, k.bhi, k.ca, k.ck, k.cc)
+    scratch, bind = np.empty((4, B)), np.zeros((len(k.ca), B), np.int64)
+
+    def sweep():
+        return cd._node_sweep(k.indptr, k.indices, k.data, k.rhs, k.bref, k.blo, k.bhi, k.cptr, k.cother, k.crow,
+                              k.cside, k.cc, X, scratch, bind, 1, 1.0)
+
+    reps = max(repeats, int(2e8 // max(len(k.indices) * B, 1)))
+    t, _, _ = timed(sweep, reps)
+    nnz = len(k.indices)
+    nbytes = 12 * nnz + 8 * (n + 1) + 24 * n * B + 16 * len(k.cnode) * B
+    working_set = nbytes + 8 * n * B  # + neighbour values once
+    return {"B": B, "sweep_s": t, "edge_updates_per_s": nnz * B / t, "bytes_per_sweep": nbytes,
+            "bytes_per_edge_update": nbytes / (nnz * B), "effective_GBps": nbytes / t / 1e9,
+            "ratio_to_bandwidth": nbytes / t / 1e9 / bw, "working_set_MB": working_set / 1e6}
+
+
+# ---- (b) time to 1e-9 V ----------------------------------------------------------------------------
+def error(x, ref) -> float:
+    return float(np.abs(x - ref).max())
+
+
+def full_sweep_seconds(qp, colours) -> float:
+    """Seconds per full cd sweep (node steps, shifts, set-up amortised) from a 50-sweep run."""
+    t = time.perf_counter()
+    sol = cd.solve_cd(qp, tol=1e-300, max_sweeps=50, colours=colours)
+    return (time.perf_counter() - t) / sol.iterations
+
+
+def run_cd(qp, colours, ref, repeats, budget, sweep_s):
+    """cd at step tolerances 1e-9, 1e-10, ... until max |x − ref| ≤ 1e-9 V (or 1e-13, or the time budget:
+    max_sweeps is capped at budget / full sweep time)."""
+    cap = int(max(100, budget / sweep_s))
+    for tol in (1e-9, 1e-10, 1e-11, 1e-12, 1e-13):
+        t, sol, runs = timed(lambda: cd.solve_cd(qp, tol=tol, max_sweeps=cap, colours=colours), 1)
+        if error(sol.x, ref) <= TARGET or not sol.info["converged"]:
+            break
+    if repeats > 1 and t * repeats <= budget:
+        t, sol, runs = timed(lambda: cd.solve_cd(qp, tol=tol, max_sweeps=cap, colours=colours), repeats, budget)
+    out = {"time_s": t, "runs": runs, "tol": tol, "sweeps": sol.iterations, "error_V": error(sol.x, ref),
+           "converged": sol.info["converged"], "max_sweeps": cap, "reached": error(sol.x, ref) <= TARGET}
+    return out, sol
+
+
+def run_polish(qp, colours, ref, repeats, budget, sweep_s):
+    """cd to a 1e-6 V step (at most a quarter of the budget), then active-set from its state."""
+    cap = int(max(100, budget / 4 / sweep_s))
+
+    def both():
+        start = cd.solve_cd(qp, tol=1e-6, max_sweeps=cap, colours=colours)
+        return start, solve_active_set(qp, x0=start.x)
+
+    t, (start, sol), runs = timed(both, repeats, budget)
+    return {"time_s": t, "runs": runs, "cd_sweeps": start.iterations, "active_set_iterations": sol.iterations,
+            "error_V": error(sol.x, ref), "reached": error(sol.x, ref) <= TARGET}
+
+
+def clarabel_solve(qp: QP, col: int):
+    """One column by cvxpy + Clarabel on the reduced QP: ½ quad_form(x, L) − bᵀx, A x ≤ c, built with
+    constants (cvxpy's parametrised quad_form densifies at n ~ 1e5). Returns (x, solver s, wall s)."""
+    import cvxpy as cp
+
+    x = cp.Variable(qp.n)
+    cons = [qp.constraint_matrix() @ x <= qp.c[:, col]] if qp.m else []
+    problem = cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, cp.psd_wrap(qp.L)) - qp.b[:, col] @ x), cons)
+    t = time.perf_counter()
+    problem.solve(solver="CLARABEL")
+    wall = time.perf_counter() - t
+    if problem.status != "optimal":
+        raise RuntimeError(f"Clarabel status {problem.status!r} on column {col}")
+    return x.value, problem.solver_stats.solve_time, wall
+
+
+def run_clarabel(qp, ref, columns, repeats, budget):
+    """Median per column of solver-only and cvxpy wall time (build + canonicalise + solve), over
+    ``columns`` (each repeated, within the time budget)."""
+    solver, wall, errs, start = [], [], [], time.perf_counter()
+    for col in columns:
+        for _ in range(repeats):
+            x, s, w = clarabel_solve(qp, col)
+            solver.append(s)
+            wall.append(w)
+            if time.perf_counter() - start > budget:
+                break
+        errs.append(error(x, ref[:, col]))
+        if time.perf_counter() - start > budget:
+            break
+    return {"solver_s": float(np.median(solver)), "wall_s": float(np.median(wall)), "solves": len(solver),
+            "columns": len(errs), "error_V": max(errs)}
+
+
+def benchmark_qp(qp, colours, args, sweep_s) -> dict:
+    """All methods on one QP (single or batch); per-sample times for batches."""
+    B = qp.batch
+    t_as, ref_sol, runs = timed(lambda: solve_active_set(qp), args.repeats, args.budget)
+    ref = ref_sol.x
+    cert = {k: float(np.max(v)) for k, v in ref_sol.info["residuals"].items()}
+    row = {"B": B, "active_set": {"time_s": t_as, "runs": runs, "iterations": ref_sol.iterations,
+                                  "converged": bool(np.all(ref_sol.info["converged"])), "kkt": cert}}
+    row["cd"], sol = run_cd(qp, colours, ref, args.repeats, args.budget, sweep_s)
+    row["cd"]["kkt"] = {k: float(np.max(v)) for k, v in sol.info["residuals"].items()}
+    row["cd_polish"] = run_polish(qp, colours, ref, args.repeats, args.budget, sweep_s)
+    columns = list(range(min(B, args.clarabel_samples)))
+    row["clarabel"] = run_clarabel(qp, ref, columns, args.repeats if B == 1 else 1, args.budget)
+    for key in ("active_set", "cd", "cd_polish"):
+        row[key]["per_sample_s"] = row[key]["time_s"] / B
+    return row
+
+
+# ---- report ----------------------------------------------------------------------------------------
+def fmt_t(s: float) -> str:
+    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
+
+
+def markdown(result: dict, command: str) -> str:
+    m, bw = result["machine"], result["bandwidth"]
+    lines = [
+        "# Solver benchmark (issue 3, item 6)", "",
+        f"Command: `{command}`", "",
+        f"Machine: {m['nproc']} CPUs, {m['cpu']}, caches {m['caches']}; Python {m['python']}, numpy {m['numpy']}, "
+        f"numba {m['numba']}. Load average at start {m['loadavg_start']}, at end {result['loadavg_end']} "
+        "(shared machine: other jobs ran alongside).", "",
+        f"Memory bandwidth, single thread, same run: {bw['read_GBps']:.1f} GB/s streaming read (Numba sum over "
+        f"{bw['bytes'] / 2**20:.0f} MiB, best of 7); numpy copy {bw['copy_GBps']:.1f} GB/s (2 × bytes moved).", "",
+        "## (a) CD sweep throughput (single thread, node steps only)", "",
+        "Bytes per sweep (minimum, layout-independent): 12 per off-diagonal nonzero, 8 per row pointer, 24 per "
+        "variable × column (b, x read, x written), 16 per bounded variable × column; neighbour values assumed "
+        "cached. Ratio = (bytes / sweep time) / streaming-read bandwidth. Working sets that fit in L2/L3 can "
+        "exceed 1.", "",
+        "| family | n | nnz offdiag | B | sweep | edge updates/s | bytes/edge update | GB/s | ratio | working set |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for fam in result["families"]:
+        for tp in fam["throughput"]:
+            lines.append(f"| {fam['name']} | {fam['sizes']['n']} | {fam['sizes']['offdiag_nnz']} | {tp['B']} | "
+                         f"{fmt_t(tp['sweep_s'])} | {tp['edge_updates_per_s'] / 1e6:.0f} M | {tp['bytes_per_edge_update']:.1f} | "
+                         f"{tp['effective_GBps']:.1f} | {tp['ratio_to_bandwidth']:.2f} | {tp['working_set_MB']:.1f} MB |")
+    lines += [
+        "", "## (b) Time to 1e-9 V", "",
+        "x_ref = active-set solution (KKT certificate in solver.json). cd: smallest step tolerance in "
+        "1e-9 … 1e-13 V whose result is within 1e-9 V of x_ref, max_sweeps capped by the time budget. "
+        "cd+polish: cd to a 1e-6 V step, then active-set from its state. Clarabel: cvxpy + Clarabel on the "
+        "same reduced QP (½ quad_form(x, L) − bᵀx, A x ≤ c), default tolerances; 'solver' is "
+        "solver_stats.solve_time, 'with cvxpy' the wall time of problem.solve (canonicalisation included). "
+        "Batches: time per sample (batch time / B); Clarabel per sample = median over the first "
+        f"{result['args']['clarabel_samples']} columns. Error = max |x − x_ref| in volts.", "",
+        "| family | B | cd | cd error | cd+polish | active-set | Clarabel solver | Clarabel with cvxpy | Clarabel error | cd vs Clarabel solver |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for fam in result["families"]:
+        for row in fam["solves"]:
+            c, p, a, k = row["cd"], row["cd_polish"], row["active_set"], row["clarabel"]
+            cd_cell = fmt_t(c["per_sample_s"]) + f" ({c['sweeps']} sweeps{'' if c['reached'] else ', NOT reached'})"
+            speed = k["solver_s"] / c["per_sample_s"]
+            lines.append(f"| {fam['name']} | {row['B']} | {cd_cell} | {c['error_V']:.1e} | {fmt_t(p['per_sample_s'])} "
+                         f"({p['error_V']:.0e}) | {fmt_t(a['per_sample_s'])} | {fmt_t(k['solver_s'])} | {fmt_t(k['wall_s'])} | "
+                         f"{k['error_V']:.1e} | {speed:.3g}× |")
+    lines += ["", "Skipped: " + ("; ".join(result["skipped"]) if result["skipped"] else "nothing"), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", default="drn-xs,drn-1h,grid-100,grid-300,random-1k,random-30k")
+    parser.add_argument("--batch", type=int, default=256, help="batch size B for families with .inputs")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clarabel-samples", type=int, default=8, help="batch columns solved by Clarabel")
+    parser.add_argument("--budget", type=float, default=30.0, help="seconds per method and problem (caps sweeps/repeats)")
+    parser.add_argument("--no-active-set", default="random-30k",
+                        help="families where active-set (SuperLU fill on random graphs) is too slow: cd at tol 1e-13 is x_ref")
+    parser.add_argument("--throughput-only", default="random-300k", help="families measured for (a) only")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--quick", action="store_true", help="drn-xs, grid-100 and random-1k, B = 16, 1 repeat")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.families, args.batch, args.repeats, args.budget, args.clarabel_samples = "drn-xs,grid-100,random-1k", 16, 1, 5.0, 2
+        args.throughput_only = ""
+    numba.set_num_threads(1)
+    command = "python benchmarks/solver.py " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    result = {"machine": machine(), "args": vars(args), "families": [], "skipped": []}
+    result["bandwidth"] = bw = bandwidth(64 * 2**20 if args.quick else 512 * 2**20)
+    print(f"bandwidth: read {bw['read_GBps']:.1f} GB/s, copy {bw['copy_GBps']:.1f} GB/s", flush=True)
+    warm_up()
+    slow_as = set(args.no_active_set.split(","))
+    throughput_only = set(args.throughput_only.split(","))
+    for name in args.families.split(",") + [f for f in args.throughput_only.split(",") if f]:
+        single, multi, t_compile, sizes = family_qps(name, args.batch)
+        t = time.perf_counter()
+        colours = colour_variables(single)
+        fam = {"name": name, "sizes": sizes, "compile_s": t_compile, "colour_s": time.perf_counter() - t,
+               "n_colours": int(colours.max() + 1), "throughput": [], "solves": []}
+        for qp in (single, multi if multi is not None else synthetic_batch(single, args.batch)):
+            if qp is None:
+                continue
+            tp = sweep_throughput(qp, colours, bw["read_GBps"], args.repeats)
+            fam["throughput"].append(tp)
+            print(f"{name} B={qp.batch}: sweep {fmt_t(tp['sweep_s'])}, {tp['edge_updates_per_s'] / 1e6:.0f} M edge "
+                  f"updates/s, ratio {tp['ratio_to_bandwidth']:.2f}", flush=True)
+        for qp in (single, multi):
+            if qp is None or name in throughput_only:
+                continue
+            sweep_s = full_sweep_seconds(qp, colours)
+            if name in slow_as:
+                result["skipped"].append(f"{name} B={qp.batch}: active-set and cd+polish (SuperLU fill-in on a random "
+                                         "graph takes minutes); x_ref = cd at tol 1e-13")
+                fam["solves"].append(benchmark_without_active_set(qp, colours, args, sweep_s))
+            else:
+                fam["solves"].append(benchmark_qp(qp, colours, args, sweep_s))
+            print(f"  {json.dumps(fam['solves'][-1], default=float)[:300]}", flush=True)
+        if name in throughput_only:
+            result["skipped"].append(f"{name}: solves (throughput only)")
+        elif multi is None and args.batch > 1:
+            result["skipped"].append(f"{name} batch solves: the circuit has no .inputs (no per-sample sources)")
+        result["families"].append(fam)
+    result["loadavg_end"] = os.getloadavg()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "solver_quick" if args.quick else "solver"
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
+    (out / f"{stem}.md").write_text(markdown(result, command))
+    print(f"wrote {out / stem}.md and .json")
+    return 0
+
+
+def benchmark_without_active_set(qp, colours, args, sweep_s) -> dict:
+    """cd and Clarabel only; x_ref = cd at step tolerance 1e-13 V (its KKT certificate is reported)."""
+    ref_sol = cd.solve_cd(qp, tol=1e-13, max_sweeps=int(max(1000, 4 * args.budget / sweep_s)), colours=colours)
+    ref = ref_sol.x
+    row = {"B": qp.batch, "reference": "cd tol 1e-13",
+           "reference_kkt": {k: float(np.max(v)) for k, v in ref_sol.info["residuals"].items()},
+           "active_set": {"time_s": float("nan"), "per_sample_s": float("nan")},
+           "cd_polish": {"time_s": float("nan"), "per_sample_s": float("nan"), "error_V": float("nan")}}
+    row["cd"], sol = run_cd(qp, colours, ref, args.repeats, args.budget, sweep_s)
+    row["cd"]["per_sample_s"] = row["cd"]["time_s"] / qp.batch
+    row["clarabel"] = run_clarabel(qp, ref, list(range(min(qp.batch, args.clarabel_samples))), args.repeats, args.budget)
+    return row
+
+
+if __name__ == "__main__":
+    sys.exit(main())
