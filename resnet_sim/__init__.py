@@ -14,11 +14,14 @@ Heavy modules (numba kernels, cvxpy, h5py, matplotlib) load on first use, so ``i
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 from .circuit import Circuit, DiodeModel, TrainableSpec
 from .errors import CircuitError, NetlistError
+
+# Imported eagerly: the functions share their modules' names, and a lazy import of the module would
+# rebind ``resnet_sim.compile`` / ``resnet_sim.solve`` to the module. Costs numpy + scipy.sparse at import.
+from .compile import Problem, compile  # noqa: A004
+from .solve import solve
 
 __version__ = "0.1.0"
 
@@ -26,16 +29,14 @@ __version__ = "0.1.0"
 _LAZY = {
     "read_netlist": "resnet_sim.netlist",
     "write_netlist": "resnet_sim.netlist",
-    "compile": "resnet_sim.compile",
-    "Problem": "resnet_sim.compile",
-    "solve": "resnet_sim.solve",
     "OperatingPoint": "resnet_sim.operating_point",
     "compile_relu": "resnet_sim.relu_compiler",
     "drn_circuit": "resnet_sim.models.drn",
 }
 _SUBMODULES = {"spice", "data", "plots", "models", "solvers", "netlist"}
 
-__all__ = ["Circuit", "DiodeModel", "TrainableSpec", "CircuitError", "NetlistError", *_LAZY]
+__all__ = ["Circuit", "DiodeModel", "TrainableSpec", "CircuitError", "NetlistError", "Problem", "compile", "solve",
+           *_LAZY]
 
 
 def __getattr__(name: str):
@@ -45,15 +46,3 @@ def __getattr__(name: str):
         return importlib.import_module(f"resnet_sim.{name}")
     raise AttributeError(f"module 'resnet_sim' has no attribute {name!r}")
 
-
-class _Package(types.ModuleType):
-    """Keeps ``rs.compile`` and ``rs.solve`` the functions: importing the submodules of the same name
-    (``resnet_sim.compile``, ``resnet_sim.solve``) would otherwise rebind them to the modules."""
-
-    def __setattr__(self, name, value):
-        if isinstance(value, types.ModuleType) and _LAZY.get(name) == value.__name__:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
