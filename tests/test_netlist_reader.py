@@ -316,3 +316,23 @@ def test_fast_path_values_match_general_reader_bit_for_bit():
     fast, general = rs.read_netlist(text, fast=True), rs.read_netlist(text, fast=False)
     assert fast == general
     assert np.array_equal(fast["V"].value.view(np.int64), general["V"].value.view(np.int64))
+
+
+def test_fast_path_numbers_bit_for_bit_on_many_values():
+    """The fast path's Eisel-Lemire conversion (strtod for the rest) equals Python's float on 20k values:
+    repr of random doubles over the whole exponent range, 1-19 digit literals, suffixes, decimal midpoints."""
+    rng = np.random.default_rng(7)
+    doubles = rng.standard_normal(8000) * 10.0 ** rng.integers(-320, 300, 8000)
+    tokens = [repr(v) for v in doubles.tolist()]
+    literals = (f"{rng.integers(1, 10 ** rng.integers(1, 19))}e{rng.integers(-340, 310)}" for _ in range(6000))
+    tokens += [t for t in literals if float(t) < 1.7e308]  # larger ones are out of range (an error)
+    suffixes = ["", "k", "meg", "m", "u", "n", "p", "f", "t", "g", "mil", "V", "kOhm"]
+    tokens += [f"{rng.integers(0, 10**9) / 10 ** rng.integers(0, 9)}{suffixes[i % len(suffixes)]}" for i in range(4000)]
+    for _ in range(2000):  # exact decimal midpoints between two doubles, and their neighbours
+        m, e = int(rng.integers(2**52, 2**53)), int(rng.integers(-40, 40))
+        w, q = ((2 * m + 1) << (e - 1), 0) if e >= 1 else ((2 * m + 1) * 5 ** (1 - e), e - 1)
+        tokens.append(f"{w + int(rng.integers(-1, 2))}e{q}")
+    text = "t\n" + "".join(f"V{i} n 0 {tok}\n" for i, tok in enumerate(tokens))
+    fast, general = rs.read_netlist(text, fast=True), rs.read_netlist(text, fast=False)
+    assert np.array_equal(fast["V"].value.view(np.int64), general["V"].value.view(np.int64))
+    assert general["V"].value[:8000].tolist() == doubles.tolist()

@@ -9,12 +9,15 @@ A *simple* line is one element card of a common shape, in plain ASCII, with a li
 Every other line (title, comments, dot cards, continuations and the lines they continue, anything
 with braces, quotes, ``=``, parentheses, ``;``, ``$``, non-ASCII bytes, odd suffixes, values the
 general reader must reject) is left to the general reader, which gives the same result slower.
-Values follow numbers.py exactly: the literal (suffix folded into the exponent) goes through the C
-library's correctly rounded ``strtod``, as Python's ``float`` is correctly rounded, so values are
-bit-identical. Kernels are pure functions over byte arrays; reader.py dispatches.
+Values follow numbers.py exactly: the literal (suffix folded into the exponent) is converted with
+correct rounding, by the Eisel-Lemire algorithm for up to 19 significant digits and by the C library's
+``strtod`` otherwise; Python's ``float`` is correctly rounded too, so values are bit-identical.
+Kernels are pure functions over byte arrays; reader.py dispatches.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from llvmlite import ir
@@ -87,9 +90,86 @@ def _is_letter(b):
     return 97 <= b <= 122  # lower case only: callers pass _lower(b)
 
 
+def _powers_of_five() -> np.ndarray:
+    """(651, 2) uint64: 128-bit approximations (high, low words) of 5**q for q in [-342, 308], normalised
+    so the top bit is set, for the Eisel-Lemire conversion (truncated for q >= 0, rounded up for q < 0)."""
+    rows = []
+    for q in range(-342, 0):
+        power5 = 5 ** -q
+        z = power5.bit_length()
+        c = 2 ** (z + 127) // power5 + 1 if q >= -27 else 2 ** (2 * z + 128) // power5 + 1
+        while c >= 1 << 128:
+            c //= 2
+        rows.append(c)
+    for q in range(0, 309):
+        power5 = 5 ** q
+        while power5 < 1 << 127:
+            power5 *= 2
+        while power5 >= 1 << 128:
+            power5 //= 2
+        rows.append(power5)
+    return np.array([[c >> 64, c & (2 ** 64 - 1)] for c in rows], dtype=np.uint64)
+
+
+_POW5 = _powers_of_five()
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _mul128(a, b):
+    """Full 64 x 64 -> 128-bit product of two uint64, as (high, low)."""
+    a_lo, a_hi = a & _M32, a >> np.uint64(32)
+    b_lo, b_hi = b & _M32, b >> np.uint64(32)
+    p0, p1, p2, p3 = a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi
+    mid = (p0 >> np.uint64(32)) + (p1 & _M32) + (p2 & _M32)
+    return p3 + (p1 >> np.uint64(32)) + (p2 >> np.uint64(32)) + (mid >> np.uint64(32)), \
+        (p0 & _M32) | (mid << np.uint64(32))
+
+
 @njit(cache=True)
-def _parse_value(buf, start, end, scratch, shift_table):
-    """SPICE number in buf[start:end] (see numbers.py); (ok, value). ``scratch``: uint8 work buffer."""
+def _decimal_to_double(w, q, pow5):
+    """Correctly rounded w * 10**q (w: the exact decimal significand, uint64; q: int) by the Eisel-Lemire
+    algorithm (Lemire, "Number parsing at a gigabyte per second", 2021). Returns (decided, value);
+    undecided cases (subnormal results, a rare ambiguous product) go to strtod."""
+    if w == np.uint64(0) or q < -342:
+        return True, 0.0
+    if q > 308:
+        return True, np.inf
+    lz = 0
+    while (w >> np.uint64(63)) == np.uint64(0):
+        w = w << np.uint64(1)
+        lz += 1
+    hi, lo = _mul128(w, pow5[q + 342, 0])
+    if (hi & np.uint64(0x1FF)) == np.uint64(0x1FF):  # the low bits may matter: add the next word
+        hi2, _ = _mul128(w, pow5[q + 342, 1])
+        lo = lo + hi2
+        if hi2 > lo:
+            hi = hi + np.uint64(1)
+        if lo == np.uint64(0xFFFFFFFFFFFFFFFF) and (q < -27 or q > 55):
+            return False, 0.0
+    upperbit = np.int64(hi >> np.uint64(63))
+    shift = np.uint64(upperbit + 9)
+    mantissa = hi >> shift
+    power2 = (((152170 + 65536) * q) >> 16) + 63 + upperbit - lz + 1023
+    if power2 <= 0:
+        return False, 0.0
+    if lo <= np.uint64(1) and -4 <= q <= 23 and (mantissa & np.uint64(3)) == np.uint64(1) \
+            and (mantissa << shift) == hi:  # exactly halfway: round to even
+        mantissa = mantissa & ~np.uint64(1)
+    mantissa = (mantissa + (mantissa & np.uint64(1))) >> np.uint64(1)
+    if mantissa >= np.uint64(1 << 53):
+        mantissa = np.uint64(1 << 52)
+        power2 += 1
+    if power2 >= 0x7FF:
+        return True, np.inf
+    return True, math.ldexp(float(mantissa | np.uint64(1 << 52)), power2 - 1075)
+
+
+@njit(cache=True)
+def _parse_value(buf, start, end, scratch, shift_table, pow5):
+    """SPICE number in buf[start:end] (see numbers.py); (ok, value). Up to 19 significant digits go
+    through _decimal_to_double, longer literals and undecided cases through strtod (``scratch``: its
+    uint8 work buffer); both are correctly rounded, as Python's float is."""
     q = start
     neg = False
     if q < end and (buf[q] == 43 or buf[q] == 45):
@@ -140,6 +220,21 @@ def _parse_value(buf, start, end, scratch, shift_table):
             factor = MIL_SCALE
         else:
             exponent += shift_table[_lower(buf[l0])]
+    w = np.uint64(0)
+    significant = 0
+    for p in range(i0, f1):
+        if p == i1:
+            continue  # the decimal point
+        if significant > 0 or buf[p] != 48:
+            significant += 1
+            if significant <= 19:
+                w = w * np.uint64(10) + np.uint64(buf[p] - 48)
+    if significant <= 19:
+        decided, value = _decimal_to_double(w, exponent - (f1 - f0), pow5)
+        if decided:
+            if neg:
+                value = -value
+            return True, value * factor if factor != 1.0 else value
     # literal "[-]int.frac e exponent" NUL-terminated in scratch
     w = 0
     if neg:
@@ -189,7 +284,7 @@ def _dot_word_is(buf, p, e, word, word_byte):
 
 
 @njit(cache=True)
-def scan(buf, title_line, token_byte, word_byte, kind_of, shift_table, n_nodes):
+def scan(buf, title_line, token_byte, word_byte, kind_of, shift_table, n_nodes, pow5):
     """Classify every line of ``buf`` (uint8) and parse the simple ones.
 
     title_line: index of the title line or -1. Returns per line ``starts``, ``ends`` (byte offsets, end
@@ -326,7 +421,7 @@ def scan(buf, title_line, token_byte, word_byte, kind_of, shift_table, n_nodes):
                 continue
         v = 0.0
         if v_tok >= 0:
-            ok, v = _parse_value(buf, ts[v_tok], te[v_tok], scratch, shift_table)
+            ok, v = _parse_value(buf, ts[v_tok], te[v_tok], scratch, shift_table, pow5)
             if not ok or not np.isfinite(v) or (k == _R and v <= 0.0):
                 continue
         cls[li] = SIMPLE
@@ -459,4 +554,4 @@ def strings(pool: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarra
 
 def scan_buffer(buf: np.ndarray, title: bool):
     """``scan`` with this module's tables; ``title``: the first line is the title."""
-    return scan(buf, 0 if title else -1, _TOKEN_BYTE, _WORD_BYTE, _KIND_OF, _SHIFT, N_NODES)
+    return scan(buf, 0 if title else -1, _TOKEN_BYTE, _WORD_BYTE, _KIND_OF, _SHIFT, N_NODES, _POW5)
