@@ -185,3 +185,13 @@ def test_certificate_accepts_a_nanovolt_accurate_point_and_rejects_it_at_roundin
     scale = residual_scale(qp, x)
     assert converged_mask(res, 1e-9, scale)[0]
     assert not converged_mask(res, 1e-13, scale)[0]
+
+
+@pytest.mark.parametrize("n, m, tie", [(170, 296, 0.3), (20, 113, 0.3), (40, 180, 0.8)])
+def test_over_constrained_batches_with_ties_converge(n, m, tie):
+    # several rows per variable and many exactly tight ones: where the primal-dual rule wanders or cycles,
+    # the primal fallback must still finish every column
+    qp = random_qp(np.random.default_rng(n + m), n, m, B=4, tie_fraction=tie)
+    sol = solve_active_set(qp)
+    assert_certified(qp, sol)
+    np.testing.assert_allclose(sol.x, cvxpy_ref.solve_cvxpy(qp).x, atol=1e-8)

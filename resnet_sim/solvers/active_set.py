@@ -35,12 +35,14 @@ CACHE_SIZE = 8
 """Factorisations kept (least recently used dropped), keyed by the working set."""
 EXPANDER_MIN_N = 10_000
 """Below this many variables the reduced system is always factorised."""
+PDAS_MAX_ITER = 50
+"""Primal-dual iterations before a column that has not settled switches to the primal fallback."""
 CG_RTOL, CG_MAX_ITER = 1e-14, 20_000
 """Conjugate-gradient stopping rule (relative 2-norm residual) for expander-like graphs."""
 
 
 def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | None = None,
-                     tol: float = 1e-12, max_iter: int = 200) -> QPSolution:
+                     tol: float = 1e-12, max_iter: int = 500) -> QPSolution:
     """Solve every batch column of ``qp`` exactly by primal-dual active-set iterations.
 
     x0 (n, B) volts / lam0 (m, B) amperes warm-start the working set: rows with lam0 > 0 if lam0 is given,
@@ -53,7 +55,8 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
     QPSolution with x (n, B) volts, lam (m, B) amperes, iterations = the most active-set iterations of any
     column; info: "converged" (B,) bool, "residuals" (the certificate), "iterations" (B,) per column,
     "factorisations" (count), "linear_solver" ("splu", or "cg" on expander-like graphs, see ``_Factors``),
-    "cg_failures", "cycled" (B,) bool (W revisited: the column then finished with ``_primal_active_set``).
+    "cg_failures", "cycled" (B,) bool (W revisited, or PDAS_MAX_ITER reached: the column then finished with
+    ``_primal_active_set``).
     A column still changing W after max_iter is returned as it is, with converged False.
     """
     n, m, B = qp.n, qp.m, qp.batch
@@ -90,16 +93,17 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
         for t, j in enumerate(pending):
             if not (violated[:, t].any() or dropped[:, t].any()):
                 continue
-            # rows met with equality but left out as implied come last: they take over from dropped rows
-            tight = ~W[:, j] & ~violated[:, t] & (s[:, t] <= noise[:, t])
-            new = (W[:, j] & ~dropped[:, t]) | violated[:, t] | tight
-            if hash(new.tobytes()) in seen[j]:
+            key = hash(W[:, j].tobytes())
+            if key in seen[j] or iters[j] >= PDAS_MAX_ITER:  # cycling (or wandering): finish another way
                 cycled[j] = True
                 X[:, j], lam[:, j], used, unfinished[j] = _primal_active_set(qp, factors, j, X[:, j], lam[:, j],
                                                                              max_iter - iters[j])
                 iters[j] += used
                 continue
-            seen[j].add(hash(new.tobytes()))
+            seen[j].add(key)
+            # rows met with equality but left out as implied come last: they take over from dropped rows
+            tight = ~W[:, j] & ~violated[:, t] & (s[:, t] <= noise[:, t])
+            new = (W[:, j] & ~dropped[:, t]) | violated[:, t] | tight
             # violated rows first (most violated first), then kept rows by decreasing current, then tight ones
             order = np.lexsort((np.where(violated[:, t], s[:, t], -lam[:, j]), tight, ~violated[:, t]))
             prio[order, j] = np.arange(m)
@@ -153,6 +157,7 @@ def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: 
     Starts from the largest feasible point below x (Bellman-Ford on the difference constraints) with the
     rows active there (more current first); each iteration steps towards the equality-constrained minimiser
     until the first blocking row (added), or, at a full step, drops the row with the most negative current.
+    The energy never increases and x stays feasible.
     Working rows stay independent (a blocking row never depends on them). Returns x (n,), lam (m,) and the
     iterations used, and whether it ran out of them (or found no feasible point)."""
     cols = np.array([j])
@@ -193,16 +198,19 @@ def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: 
 @njit(cache=True)
 def _feasible_below(n, a, k, c, x):
     """Largest x' ≤ x (volts, up to a common shift fixing the fixed ends at 0 V) meeting every row
-    x'[a] − x'[k] ≤ c: Bellman-Ford relaxation started from x. Returns (x', False) if it does not settle."""
+    x'[a] − x'[k] ≤ c + eps: Bellman-Ford relaxation started from x, lowering a node only by more than
+    eps = 1e-12 · max(1 V, max|c|), so loops of exactly tight rows (zero weight up to rounding) settle.
+    Returns (x', False) if it does not settle (a negative loop: no feasible point)."""
     d = np.empty(n + 1)
     d[:n] = x
     d[n] = 0.0
+    eps = 1e-12 * max(1.0, np.abs(c).max()) if len(c) else 0.0
     for _ in range(n + 2):
         changed = False
         for r in range(len(a)):
             u = k[r] if k[r] >= 0 else n
             v = a[r] if a[r] >= 0 else n
-            if d[u] + c[r] < d[v]:
+            if d[u] + c[r] < d[v] - eps:
                 d[v] = d[u] + c[r]
                 changed = True
         if not changed:
