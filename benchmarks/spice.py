@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -33,18 +34,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import resnet_sim as rs  # noqa: E402
-from benchmarks.families import FAMILIES, random_graph_circuit  # noqa: E402
+from benchmarks.families import FAMILIES, grid_circuit, random_graph_circuit  # noqa: E402
 from benchmarks.spice_report import write_report  # noqa: E402
 from resnet_sim import spice  # noqa: E402
 from resnet_sim.spice.compare import max_abs_dv, resnet_sim_command, time_process  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = RESULTS / "tmp"
-DOCS = ROOT / "docs" / "benchmarks.md"
+MEASURED = RESULTS / "spice.json"  # the rows the report is written from
 
-# the shared families plus random graphs spanning 1e3 .. 1.6e6 elements
+# the shared families, random graphs spanning 1e3 .. 1.6e6 elements, and a diode-free grid
 BENCH_FAMILIES = {
     **FAMILIES,
+    "rgrid-100": lambda: grid_circuit(100, diode_fraction=0.0),
     "random-3k": lambda: random_graph_circuit(3_000),
     "random-10k": lambda: random_graph_circuit(10_000),
     "random-800k": lambda: random_graph_circuit(800_000),
@@ -244,7 +246,8 @@ def main(argv=None) -> int:
     parser.add_argument("--ngspice-runs", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3, help="runs of our side (medians)")
     parser.add_argument("--timeout", type=float, default=600.0, help="cap on one run of either tool, seconds")
-    parser.add_argument("--phase", choices=["ngspice", "ours", "all"], default="all")
+    parser.add_argument("--phase", choices=["ngspice", "ours", "all", "report"], default="all",
+                        help="report: rewrite the CSV, plot and docs from benchmarks/results/spice.json")
     parser.add_argument("--diode-gap", default="drn-xs,grid-100",
                         help="families on which to measure the gap to the ideal answer for N = 1e-2, 1e-4, 1e-6")
     args = parser.parse_args(argv)
@@ -255,6 +258,9 @@ def main(argv=None) -> int:
         parser.error(f"unknown families {unknown}; choose from {sorted(BENCH_FAMILIES)}")
     families = sorted((Family(n, options) for n in names), key=lambda f: f.n_elements)
     gap_names = [n for n in args.diode_gap.split(",") if n]
+    if args.phase == "report":
+        write_report(json.loads(MEASURED.read_text()))
+        return 0
     if args.phase in ("ngspice", "all"):
         ngspice_phase(families, args.ngspice_runs, args.timeout)
         for name in gap_names:
@@ -265,8 +271,18 @@ def main(argv=None) -> int:
     if args.phase in ("ours", "all"):
         rows = ours_phase(families, args.runs, args.timeout)
         gaps = {name: diode_gap(name, DIODE_NS) for name in gap_names}
-        write_report(rows, gaps, args)
+        measured = {"command": command_line(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "timeout": args.timeout, "ngspice_runs": args.ngspice_runs, "runs": args.runs,
+                    "rows": rows, "gaps": {name: list(g.items()) for name, g in gaps.items()}}
+        MEASURED.write_text(json.dumps(measured, indent=1))
+    if args.phase != "ngspice":
+        write_report(json.loads(MEASURED.read_text()))
     return 0
+
+
+def command_line() -> str:
+    """This invocation as a shell command, relative to the repository root."""
+    return "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
 
 
 if __name__ == "__main__":
