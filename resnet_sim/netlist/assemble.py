@@ -160,18 +160,23 @@ def _first_duplicate(rows: Rows) -> tuple[int, int] | None:
 
         pool, bases = _fast_pool([chunk for chunk, _ in fast])
         starts, ends = _spans([chunk for chunk, _ in fast], bases, "name_start", "name_end")
-        position = np.concatenate([offset + np.arange(len(chunk.kind)) for chunk, offset in fast])
-        ids, first, table, hashes = fastpath.intern(pool, starts, ends, len(starts))  # mostly distinct
-        if len(first) < len(ids):
-            later = int(np.flatnonzero(first[ids] != np.arange(len(ids)))[0])
-            pairs.append((int(position[first[ids[later]]]), int(position[later])))
-        if general:
-            names = list(general)
-            encoded = [n.encode("utf-8") for n in names]
-            q_ends = np.cumsum([len(e) for e in encoded])
-            q_pool = np.frombuffer(b"".join(encoded), np.uint8)
-            found = fastpath.lookup(table, hashes, first, pool, starts, ends, q_pool,
-                                    q_ends - [len(e) for e in encoded], q_ends)
+        names = list(general)
+        encoded = [n.encode("utf-8") for n in names]
+        lengths = np.array([len(e) for e in encoded], dtype=np.int64)
+        q_ends = np.cumsum(lengths)
+        q_starts = q_ends - lengths
+        q_pool = np.frombuffer(b"".join(encoded), np.uint8)
+        # quick test on sorted 64-bit hashes; equal hashes (a duplicate, or a collision) take the exact path
+        hashes = np.sort(fastpath.hashes(pool, starts, ends))
+        q_hashes = fastpath.hashes(q_pool, q_starts, q_ends)
+        at = np.minimum(np.searchsorted(hashes, q_hashes), len(hashes) - 1)
+        if np.any(hashes[1:] == hashes[:-1]) or np.any(hashes[at] == q_hashes):
+            position = np.concatenate([offset + np.arange(len(chunk.kind)) for chunk, offset in fast])
+            ids, first, table, table_hashes = fastpath.intern(pool, starts, ends, len(starts))
+            if len(first) < len(ids):
+                later = int(np.flatnonzero(first[ids] != np.arange(len(ids)))[0])
+                pairs.append((int(position[first[ids[later]]]), int(position[later])))
+            found = fastpath.lookup(table, table_hashes, first, pool, starts, ends, q_pool, q_starts, q_ends)
             for name, u in zip(names, found.tolist()):
                 if u >= 0:
                     pairs.append(tuple(sorted((int(position[first[u]]), general[name]))))

@@ -460,6 +460,15 @@ def _same(pool1, s1, e1, pool2, s2, e2):
 
 
 @njit(cache=True)
+def hashes(pool, starts, ends):
+    """(n,) uint64 FNV-1a hashes of the strings pool[starts[i]:ends[i]] (ASCII case ignored)."""
+    out = np.empty(len(starts), np.uint64)
+    for i in range(len(starts)):
+        out[i] = _fnv(pool, starts[i], ends[i])
+    return out
+
+
+@njit(cache=True)
 def _insert(table, hashes, u, cap):
     slot = np.int64(hashes[u] & np.uint64(cap - 1))
     while table[slot] >= 0:
