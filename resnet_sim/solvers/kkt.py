@@ -26,6 +26,9 @@ ACTIVE_RTOL = 1e-6
 Generous on purpose, so an x accurate to ~1e-9 V (a ``cd`` result) gets its currents back: a current given
 to a row with slack s shows up as complementarity lam · s, so the choice never hides anything."""
 
+NNLS_MAX_BLOCKS = 2000
+"""At most this many blocks per call are refitted by non-negative least squares; the rest are clipped at 0
+(their residual, reported as it is, may then be larger than the best split would give)."""
 NNLS_DENSE_ROWS = 2000
 """Blocks with more active rows than this use sparse bounded least squares instead of dense NNLS."""
 
@@ -49,7 +52,8 @@ def certificate(qp: QP, x: np.ndarray, lam: np.ndarray | None = None,
     When lam is None it is recovered from x: rows with slack ≤ active_rtol · (1 + |c|) volts are active;
     on each connected block of active rows lam solves min ‖Aᵀ lam + (L x − b)‖₂ (exact on a spanning
     forest), then, where that leaves a current below −1e-9 of the column's current scale, non-negative least
-    squares on that block; tiny negatives are clipped to 0. Inactive rows carry 0. Parallel active rows share
+    squares on that block (blocks: rows joined through free variables; at most NNLS_MAX_BLOCKS per call);
+    the remaining negatives are clipped to 0. Inactive rows carry 0. Parallel active rows share
     a non-unique current: one valid split is returned, and the residuals are those of the returned lam.
     """
     x = np.asarray(x, dtype=np.float64).reshape(qp.n, qp.batch)
@@ -103,8 +107,8 @@ def least_squares_multipliers(qp: QP, g: np.ndarray, active: np.ndarray) -> tupl
     """Signed lam (m, B) minimising ‖Aᵀ lam + g‖₂ over the active rows (others 0), g = L x − b amperes.
 
     Exact on a spanning forest of the active rows (a virtual node joins the fixed ends); other rows of a
-    cycle get 0. Also returns the (m, B) int32 block label of each active row (−1 inactive), unique within
-    a column. Used by the active-set solver, where the equality-constrained x makes the system consistent.
+    cycle get 0. Also returns the (m, B) int32 block label of each active row (−1 inactive): rows joined
+    through free variables share one, unique within a column. Used by the active-set solver, where the equality-constrained x makes the system consistent.
     """
     g = np.ascontiguousarray(g, dtype=np.float64).reshape(qp.n, np.shape(g)[-1])
     active = np.ascontiguousarray(active, dtype=np.bool_).reshape(qp.m, g.shape[1])
@@ -119,8 +123,12 @@ def nonnegative_multipliers(qp: QP, g: np.ndarray, active: np.ndarray,
         return lam
     A = qp.constraint_matrix() if A is None else A
     floor = 1e-9 * np.maximum(np.abs(g).max(axis=0, initial=0.0), np.abs(lam).max(axis=0))
+    budget = NNLS_MAX_BLOCKS
     for j in np.flatnonzero((lam < -floor).any(axis=0)):
-        for blk in np.unique(block[lam[:, j] < -floor[j], j]):
+        size = np.bincount(block[:, j][block[:, j] >= 0])
+        bad = np.unique(block[lam[:, j] < -floor[j], j])
+        for blk in bad[size[bad] > 1][:budget]:  # a one-row block's refit is its clipped value
+            budget -= 1
             rows = np.flatnonzero(block[:, j] == blk)
             sub = A[rows]
             cols = np.unique(sub.indices)
@@ -191,7 +199,6 @@ def _forest_multipliers(n, a, k, active, g):
                 for e in range(start[u], start[u + 1]):
                     r = adj[e]
                     w = (k[r] if k[r] >= 0 else n) if (a[r] if a[r] >= 0 else n) == u else (a[r] if a[r] >= 0 else n)
-                    block[r, j] = ncomp
                     if comp[w] < 0:
                         comp[w] = ncomp
                         parent[w] = r
@@ -216,6 +223,28 @@ def _forest_multipliers(n, a, k, active, g):
                 u = (k[r] if k[r] >= 0 else n) if sgn > 0 else (a[r] if a[r] >= 0 else n)
                 acc[u] -= sgn * val
             ncomp += 1
+        # blocks of the non-negative refit: rows joined through free variables (the fixed node n has no
+        # equation, so it couples nothing)
+        comp[:] = -1
+        nblk = 0
+        for s0 in range(n):
+            if comp[s0] >= 0 or start[s0 + 1] == start[s0]:
+                continue
+            comp[s0] = nblk
+            order[0] = s0
+            head, tail = 1, 0
+            while tail < head:
+                u = order[tail]
+                tail += 1
+                for e in range(start[u], start[u + 1]):
+                    r = adj[e]
+                    block[r, j] = nblk
+                    w = (k[r] if k[r] >= 0 else n) if a[r] == u else (a[r] if a[r] >= 0 else n)
+                    if w < n and comp[w] < 0:
+                        comp[w] = nblk
+                        order[head] = w
+                        head += 1
+            nblk += 1
     return lam, block
 
 
