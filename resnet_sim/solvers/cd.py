@@ -153,21 +153,31 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
     """
     n, B = X.shape
     acc, stepv, low, high = scratch[0], scratch[1], scratch[2], scratch[3]
-    stepv[:] = 0.0
-    for i in range(n):
-        if B == 1:
+    if B == 1:  # scalar path: no batch loops around a single column
+        step = 0.0
+        for i in range(n):
             u = rhs[i, 0]
             for p in range(indptr[i], indptr[i + 1]):
                 u -= data[p] * X[indices[p], 0]
-            acc[0] = u
-        else:
+            if omega != 1.0:
+                u = X[i, 0] + omega * (u - X[i, 0])
+            t = bref[i]
+            if t >= 0:
+                acc[0] = u
+                _constrain(acc, t, blo, bhi, cptr, cother, crow, cside, cc, X, low, high, bind, sweep)
+                u = acc[0]
+            step = max(step, abs(u - X[i, 0]))
+            X[i, 0] = u
+        return step
+    stepv[:] = 0.0
+    for i in range(n):
+        for b in range(B):
+            acc[b] = rhs[i, b]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            v = data[p]
             for b in range(B):
-                acc[b] = rhs[i, b]
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                v = data[p]
-                for b in range(B):
-                    acc[b] -= v * X[j, b]
+                acc[b] -= v * X[j, b]
         if omega != 1.0:
             for b in range(B):
                 acc[b] = X[i, b] + omega * (acc[b] - X[i, b])
