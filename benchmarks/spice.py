@@ -104,14 +104,27 @@ class Family:
         return self.name.split("-")[0]
 
 
-def run_ngspice(family: Family, timeout: float) -> None:
-    """One ngspice run of ``family``, appended to its cache record (voltages kept from the first run)."""
+def ngspice_once(family: Family, timeout: float) -> dict:
+    """One ngspice run of ``family``: {wall, cpu, stats, load, date}; the voltages are kept from the first
+    successful run. Raises SpiceTimeout or SpiceError."""
     deck = spice.export(family.circuit, family.options)
+    load = os.getloadavg()[0]
+    result = spice.run(deck, timeout=timeout, max_memory=MAX_MEMORY)
+    if not family.voltages_path.exists():
+        names = list(result.voltages)
+        np.savez(family.voltages_path, names=np.array(names), values=np.array([result.voltages[n] for n in names]))
+    print(f"[ngspice] {family.name}: {result.wall:.2f} s (analysis {result.stats.get('total_analysis_time')} s)",
+          flush=True)
+    return {"wall": result.wall, "cpu": result.cpu, "stats": result.stats, "load": load,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+
+
+def run_ngspice(family: Family, timeout: float) -> None:
+    """One timing run of ``family``, appended to its cache record."""
     print(f"[ngspice] {family.name}: {family.n_elements} elements, run {len(family.record['runs']) + 1}",
           flush=True)
-    load = os.getloadavg()[0]
     try:
-        result = spice.run(deck, timeout=timeout, max_memory=MAX_MEMORY)
+        family.record["runs"].append(ngspice_once(family, timeout))
     except spice.SpiceTimeout:
         family.record["capped"] = True
         family.record["timeout"] = timeout
@@ -119,14 +132,19 @@ def run_ngspice(family: Family, timeout: float) -> None:
     except spice.SpiceError as err:
         family.record["error"] = str(err).splitlines()[0]
         print(f"[ngspice] {family.name}: {err}", flush=True)
-    else:
-        family.record["runs"].append({"wall": result.wall, "cpu": result.cpu, "stats": result.stats, "load": load,
-                                      "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())})
-        if not family.voltages_path.exists():
-            names = list(result.voltages)
-            np.savez(family.voltages_path, names=np.array(names), values=np.array([result.voltages[n] for n in names]))
-        print(f"[ngspice] {family.name}: {result.wall:.2f} s (analysis {result.stats.get('total_analysis_time')} s)",
-              flush=True)
+    family.save()
+
+
+def run_uncapped(family: Family, timeout: float) -> None:
+    """For a family that hit the cap: one run with the longer ``timeout``, for its answer (max |dV|) and an
+    actual time, kept apart from the capped timing runs."""
+    print(f"[ngspice] {family.name}: one run capped at {timeout:g} s instead", flush=True)
+    try:
+        family.record["uncapped"] = ngspice_once(family, timeout)
+    except spice.SpiceTimeout:
+        family.record["uncapped"] = {"capped": timeout}
+    except spice.SpiceError as err:
+        family.record["uncapped"] = {"error": str(err).splitlines()[0]}
     family.save()
 
 
@@ -221,7 +239,11 @@ def ngspice_row(family: Family, timeout: float) -> dict:
     cap = r.get("timeout", timeout)
     status = ("ok" if walls else "no run yet") if not (r["capped"] or r["error"] or r.get("skipped")) else (
         f"> {cap:g} s" if r["capped"] else r["error"] or r["skipped"])
+    uncapped = r.get("uncapped", {})
     return {"ngspice_status": status, "ngspice_cap_s": cap, "ngspice_runs": len(walls),
+            "ngspice_uncapped_s": uncapped.get("wall", float("nan")),
+            "ngspice_uncapped_analysis_s": uncapped.get("stats", {}).get("total_analysis_time", float("nan")),
+            "ngspice_uncapped_cpu_s": uncapped.get("cpu", float("nan")),
             "ngspice_process_s": statistics.median(walls) if walls else float("nan"),
             "ngspice_analysis_s": statistics.median(analysis) if analysis else float("nan"),
             "ngspice_cpu_s": statistics.median(cpu) if cpu else float("nan"),
@@ -250,6 +272,10 @@ def main(argv=None) -> int:
                         help="report: rewrite the CSV, plot and docs from benchmarks/results/spice.json")
     parser.add_argument("--diode-gap", default="drn-xs,grid-100",
                         help="families on which to measure the gap to the ideal answer for N = 1e-2, 1e-4, 1e-6")
+    parser.add_argument("--uncapped", default="drn-1h,grid-200,grid-300",
+                        help="families that, when they hit the cap, get one more ngspice run with --uncapped-timeout "
+                             "(for their answer and an actual time)")
+    parser.add_argument("--uncapped-timeout", type=float, default=1800.0)
     args = parser.parse_args(argv)
     options = spice.SpiceOptions()
     names = [n.strip() for n in args.families.split(",") if n.strip()]
@@ -263,6 +289,9 @@ def main(argv=None) -> int:
         return 0
     if args.phase in ("ngspice", "all"):
         ngspice_phase(families, args.ngspice_runs, args.timeout)
+        for family in families:
+            if family.name in args.uncapped.split(",") and family.record["capped"] and "uncapped" not in family.record:
+                run_uncapped(family, args.uncapped_timeout)
         for name in gap_names:
             for n in DIODE_NS:
                 family = Family(name, spice.SpiceOptions(diode_n=n))
@@ -272,7 +301,7 @@ def main(argv=None) -> int:
         rows = ours_phase(families, args.runs, args.timeout)
         gaps = {name: diode_gap(name, DIODE_NS) for name in gap_names}
         measured = {"command": command_line(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                    "timeout": args.timeout, "ngspice_runs": args.ngspice_runs, "runs": args.runs,
+                    "timeout": args.timeout, "uncapped_timeout": args.uncapped_timeout, "ngspice_runs": args.ngspice_runs, "runs": args.runs,
                     "rows": rows, "gaps": {name: list(g.items()) for name, g in gaps.items()}}
         MEASURED.write_text(json.dumps(measured, indent=1))
     if args.phase != "ngspice":
