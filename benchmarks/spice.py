@@ -43,8 +43,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 CACHE = RESULTS / "tmp"
 MEASURED = RESULTS / "spice.json"  # the rows the report is written from
 
-# the shared families, random graphs spanning 1e3 .. 1.6e6 elements, and a diode-free grid
+# the shared families, random graphs spanning 1e3 .. 1.6e6 elements, a diode-free grid, and the 3-element
+# divider of netlists/ (start-up costs alone)
 BENCH_FAMILIES = {
+    "divider": lambda: rs.read_netlist(ROOT / "netlists" / "divider.cir"),
     **FAMILIES,
     "rgrid-100": lambda: grid_circuit(100, diode_fraction=0.0),
     "random-3k": lambda: random_graph_circuit(3_000),

@@ -231,6 +231,19 @@ def _gaps(gaps: dict[str, dict[float, float]]) -> list[str]:
     return lines
 
 
+def _notes(rows: list[dict]) -> list[str]:
+    """Figures that explain the table: our fixed start-up cost, from the divider row."""
+    by_name = {r["family"]: r for r in rows}
+    div = by_name.get("divider")
+    if div is None or div["ours_status"] != "ok" or div["ngspice_status"] != "ok":
+        return []
+    return [f"- Start-up: `resnet-sim op` on the 3-element divider takes {div['ours_process_s']:.2f} s "
+            f"({div['ours_process_cpu_s']:.2f} s CPU) where ngspice takes {div['ngspice_process_s']:.3f} s: "
+            "starting Python, importing numpy, scipy and Numba, and loading the cached Numba kernels. That fixed "
+            "cost dominates our whole-process time up to about 1e5 elements, so a 10x whole-process lead needs "
+            f"circuits on which ngspice takes over {10 * div['ours_process_s']:.0f} s."]
+
+
 def markdown(measured: dict) -> str:
     rows = measured["rows"]
     loads = [r[k] for r in rows for k in ("ngspice_load", "ours_load") if not math.isnan(r[k])]
@@ -240,6 +253,7 @@ def markdown(measured: dict) -> str:
         loads=f"{min(loads):.1f} to {max(loads):.1f}" if loads else "unknown",
         timeout=f"{measured['timeout']:g}", uncapped=f"{measured.get('uncapped_timeout', math.nan):g} s", ngspice_runs=measured["ngspice_runs"], runs=measured["runs"],
         table="\n".join(_table(rows)), cpu_table="\n".join(_cpu_table(rows)), claims="\n".join(_claims(rows)),
+        notes="\n".join(_notes(rows)),
         gaps="\n".join(_gaps(gaps)))
 
 
@@ -295,6 +309,8 @@ Raw numbers: [benchmarks/results/spice.csv](../benchmarks/results/spice.csv).
 ## The claims (issue 4, item 6), from this run
 
 {claims}
+
+{notes}
 
 ## The near-ideal diode model's error
 
