@@ -1,7 +1,7 @@
 """Exact coordinate descent (Numba), colour-blocked and batched over B right-hand sides.
 
 Minimises E(x) = ½ xᵀLx − bᵀx subject to the diode rows x[a] − x[k] ≤ c (see ``qp.py``) by
-two kinds of exact steps, repeated in sweeps:
+three kinds of exact steps, repeated in sweeps:
 
 1. Node step, for every variable i in colour order (a colour shares no resistor and no coupled diode,
    so one colour is an exact block step):
@@ -9,18 +9,19 @@ two kinds of exact steps, repeated in sweeps:
    lo/hi are the static bounds (rows with one fixed end: x[a] ≤ c is an upper bound on a, x[k] ≥ −c a
    lower bound on k), tightened by the coupled rows at the neighbour's current value (i anode:
    x_i ≤ x_k + c; i cathode: x_i ≥ x_a − c). A coupled row that cuts a node step short is *binding*.
-2. Cluster shift, after each sweep of node steps: the coupled rows that are active (slack < tol) or
+2. Cluster shift, after a sweep of node steps (every sweep at first, then every CLUSTER_EVERY-th and
+   whenever the node steps fall below tol): the coupled rows that are active (slack < tol) or
    were binding in that sweep join their end variables into clusters; each cluster C that holds a
    binding row is moved rigidly, x_C ← x_C + t, by the exact minimiser
    t = −Σ_C (Lx − b)_i / (1_Cᵀ L 1_C), clipped so that every bound and every coupled row leaving C stays
    satisfied. Rows inside C keep their slack, so the point stays feasible. Clusters of 3..MAX_SPLIT
    variables also shift each side of each row of a spanning tree of their rows (that row opens), so a
    cluster whose halves are pulled apart splits.
-
-3. Global shift, after each sweep of node steps: all variables of a column move by the same exact step
-   (clipped to the bounds; coupled rows keep their slack). This is a one-aggregate coarse correction:
-   it removes the slowest mode of a network tied to its fixed nodes by few resistors, where the node
-   steps alone need a sweep count that grows with 1ᵀL1's smallness.
+3. Global shift, after a sweep of node steps (every sweep while it moves by ≥ tol, else as step 2):
+   all variables of a column move by the same exact step, clipped to the bounds (coupled rows keep
+   their slack). A one-aggregate coarse correction: it removes the slowest mode of a network tied to
+   its fixed nodes by few resistors (1ᵀL1 small), which node steps alone take thousands of sweeps to
+   settle (random graphs: 3831 → 326 sweeps on random-1k).
 
 Why step 2: node steps alone stall at a wrong point when a conducting diode joins a node pulled up to a
 node pulled down (10 V −1k− b −1k− ground, diode b→c, c −1k− ground, started at 0 V: b is capped at c
@@ -35,6 +36,7 @@ Every step keeps the iterate feasible and never raises the energy; the start poi
 first made feasible (clip to the static bounds, then the least raise and greatest lowering that satisfy
 the coupled rows). Sweeps stop when the largest change of a sweep is below ``tol`` volts (a step
 criterion: on slowly converging, mesh-like circuits the error can be larger than the last step).
+Node steps can be over-relaxed (``omega``); ω = 1 is exact coordinate descent.
 
 Data layout: variables renumbered by colour; the off-diagonal part of L as CSR (int32 column indices)
 in that order with each row divided by L_ii (so a node step is one dot product, b/L_ii likewise);
