@@ -89,22 +89,26 @@ def _table(op) -> str:
                                        zip(op.residuals.items(), ("A", "V", "A", "W")))]
 
     def block(title, names, rows):
+        """One section: a name column, then one right-aligned column per sample (rows: (n, B))."""
         if not names:
             return
         width = max(12, *(len(n) for n in names))
         lines.append("")
         lines.append(f"{title:<{width}}  {'' if B == 1 else samples}".rstrip())
-        for name, row in zip(names, rows):
-            lines.append(f"{name:<{width}}" + "".join(f"{v + 0.0:>17.9g}" if isinstance(v, float) else f"{v:>17}"
-                                                      for v in row))
+        rows = np.asarray(rows)
+        if rows.dtype.kind == "f":  # + 0.0 turns -0.0 into 0.0
+            columns = [[f"{v + 0.0:>17.9g}" for v in column] for column in rows.T.tolist()]
+        else:
+            columns = [[f"{v:>17}" for v in column] for column in rows.T.tolist()]
+        lines.extend(map("".join, zip([f"{n:<{width}}" for n in names], *columns)))
 
-    block("node  voltage (V)", op.node_names, op.voltages.tolist())
+    block("node  voltage (V)", op.node_names, op.voltages)
     names, cur = op.currents()
-    block("element  current (A)", names, cur.tolist())
+    block("element  current (A)", names, cur)
     states = op.diode_states()
-    block("diode  state", op.circuit["D"].names.tolist(), [["on" if s else "off" for s in r] for r in states])
+    block("diode  state", op.circuit["D"].names.tolist(), np.where(states, "on", "off"))
     if op.outputs is not None:
-        block("output  voltage (V)", list(op.circuit.outputs), op.outputs.T.tolist())
+        block("output  voltage (V)", list(op.circuit.outputs), op.outputs.T)
     return "\n".join(lines)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
-from scipy.optimize import lsq_linear, nnls
 
 from resnet_sim.solvers.qp import QP
 
@@ -140,6 +139,8 @@ def nonnegative_multipliers(qp: QP, g: np.ndarray, active: np.ndarray,
 def _nonnegative_least_squares(M: sp.spmatrix, rhs: np.ndarray) -> np.ndarray:
     """argmin ‖M z − rhs‖₂ over z ≥ 0: dense NNLS for up to NNLS_DENSE_ROWS unknowns, else (or if NNLS does
     not settle) bounded sparse least squares."""
+    from scipy.optimize import lsq_linear, nnls  # lazy: scipy.optimize costs ~0.3 s of start-up
+
     if M.shape[1] <= NNLS_DENSE_ROWS:
         try:
             return nnls(M.toarray(), rhs, maxiter=50 * M.shape[1])[0]
