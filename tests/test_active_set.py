@@ -100,6 +100,23 @@ def test_grid_matches_cvxpy_and_batch_equals_per_column():
         np.testing.assert_allclose(one.lam[:, 0], sol.lam[:, j], rtol=0, atol=1e-16)
 
 
+def test_admm_guess_for_cold_solves_needs_fewer_iterations_and_gives_the_same_answer(monkeypatch):
+    import resnet_sim.solvers.active_set as active_set
+
+    qp = grid_qp(25, seed=3, B=2)
+    monkeypatch.setattr(active_set, "ADMM_MIN_N", 10**9)
+    plain = solve_active_set(qp)
+    monkeypatch.setattr(active_set, "ADMM_MIN_N", 0)
+    guessed = solve_active_set(qp)
+    assert plain.info["admm_iterations"] == 0 and guessed.info["admm_iterations"] > 0
+    assert guessed.iterations < plain.iterations
+    assert_certified(qp, guessed)
+    ref = cvxpy_ref.solve_cvxpy(qp)  # Clarabel: about 1e-7 V on this grid
+    np.testing.assert_allclose(guessed.x, ref.x, atol=1e-6)
+    assert np.all(qp.energy(guessed.x) <= qp.energy(ref.x) + 1e-15)
+    np.testing.assert_allclose(guessed.x, plain.x, rtol=0, atol=1e-13)  # one minimiser: L is SPD
+
+
 def test_columns_sharing_a_working_set_share_a_factorisation():
     qp = grid_qp(12)
     qp = QP(qp.L, np.repeat(qp.b, 4, axis=1) * [1.0, 1.0 + 1e-9, 1.0 - 1e-9, 1.0], qp.a, qp.k, qp.c[:, [0] * 4])
