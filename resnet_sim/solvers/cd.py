@@ -146,31 +146,52 @@ def _constrain(acc, t, blo, bhi, cptr, cother, crow, cside, cc, X, low, high, bi
 
 
 @njit(cache=True, fastmath=_FASTMATH)
+def _scalar_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, x, bind, sweep,
+                  omega):
+    """``_node_sweep`` for B = 1 (x, rhs: (n,) contiguous views), in scalar form: a constrained
+    variable's bounds are tightened by its coupled rows at the neighbours' values, and a row that cuts
+    the step short gets bind[row, 0] = sweep (as ``_constrain``)."""
+    step = 0.0
+    for i in range(len(x)):
+        u = rhs[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            u -= data[p] * x[indices[p]]
+        if omega != 1.0:
+            u = x[i] + omega * (u - x[i])
+        t = bref[i]
+        if t >= 0:
+            low, high = blo[t, 0], bhi[t, 0]
+            for q in range(cptr[t], cptr[t + 1]):
+                if cside[q] > 0:
+                    high = min(high, x[cother[q]] + cc[crow[q], 0])
+                else:
+                    low = max(low, x[cother[q]] - cc[crow[q], 0])
+            if u > high or u < low:
+                for q in range(cptr[t], cptr[t + 1]):
+                    if cside[q] > 0:
+                        if u > high and x[cother[q]] + cc[crow[q], 0] <= high:
+                            bind[crow[q], 0] = sweep
+                    elif u < low and x[cother[q]] - cc[crow[q], 0] >= low:
+                        bind[crow[q], 0] = sweep
+                u = min(max(u, low), high)
+        step = max(step, abs(u - x[i]))
+        x[i] = u
+    return step
+
+
+@njit(cache=True, fastmath=_FASTMATH)
 def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, X, scratch,
                 bind, sweep, omega):
     """One sweep of node steps over all variables (in colour order); returns the largest change (V).
 
     data and rhs are scaled by 1/L_ii; scratch is (4, B). Every inner loop runs over the contiguous
-    batch axis (SIMD); B = 1 takes a scalar dot product.
+    batch axis (SIMD); B = 1 takes ``_scalar_sweep``.
     """
     n, B = X.shape
+    if B == 1:
+        return _scalar_sweep(indptr, indices, data, rhs.reshape(n), bref, blo, bhi, cptr, cother, crow, cside, cc,
+                             X.reshape(n), bind, sweep, omega)
     acc, stepv, low, high = scratch[0], scratch[1], scratch[2], scratch[3]
-    if B == 1:  # scalar path: no batch loops around a single column
-        step = 0.0
-        for i in range(n):
-            u = rhs[i, 0]
-            for p in range(indptr[i], indptr[i + 1]):
-                u -= data[p] * X[indices[p], 0]
-            if omega != 1.0:
-                u = X[i, 0] + omega * (u - X[i, 0])
-            t = bref[i]
-            if t >= 0:
-                acc[0] = u
-                _constrain(acc, t, blo, bhi, cptr, cother, crow, cside, cc, X, low, high, bind, sweep)
-                u = acc[0]
-            step = max(step, abs(u - X[i, 0]))
-            X[i, 0] = u
-        return step
     stepv[:] = 0.0
     for i in range(n):
         for b in range(B):
@@ -497,6 +518,7 @@ class KernelArrays(NamedTuple):
 def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     """Renumber ``qp`` by colour (stable) and lay it out for the kernels (see the module docstring)."""
     n = qp.n
+    # stable: within a colour the circuit's own order, which keeps neighbours close in memory
     perm = np.argsort(colours, kind="stable").astype(np.int64)  # new index -> old
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
