@@ -102,10 +102,10 @@ def _spans(chunks: list[FastChunk], bases: dict[int, int], start: str, end: str)
 
 def _node_ids(c: Circuit, rows: Rows) -> list[np.ndarray]:
     """(m, 4) node ids per chunk (0 where unused), numbering nodes by first appearance."""
-    from . import fastpath
-
     fast = [chunk for chunk in rows.chunks if isinstance(chunk, FastChunk)]
     if fast:
+        from . import fastpath  # Numba: imported only when the fast path ran
+
         pool, bases = _fast_pool(fast)
         starts, ends = _spans(fast, bases, "node_start", "node_end")  # row-major: reading order
         local, first, _, _ = fastpath.intern(pool, starts, ends, 1024)
@@ -203,8 +203,6 @@ def _join(parts: list[np.ndarray]) -> np.ndarray:
 
 def build_circuit(rows: Rows, title: str) -> Circuit:
     """The Circuit of ``rows`` (elements in reading order, nodes numbered by first appearance)."""
-    from . import fastpath
-
     c = Circuit(title)
     _check_duplicates(rows)
     ids = _node_ids(c, rows)
@@ -222,6 +220,8 @@ def build_circuit(rows: Rows, title: str) -> Circuit:
                 values.append(np.asarray(chunk.value, np.float64)[sel])
                 models.append(np.array(chunk.model, dtype=str)[sel])
             else:
+                from . import fastpath
+
                 names.append(fastpath.strings(chunk.buf, chunk.name_start[sel], chunk.name_end[sel]))
                 values.append(chunk.value[sel])
                 models.append(chunk.model[sel])
