@@ -92,15 +92,15 @@ def _table(op) -> str:
         """One section: a name column, then one right-aligned column per sample (rows: (n, B))."""
         if not names:
             return
-        width = max(12, *(len(n) for n in names))
+        width = max(12, max(map(len, names)))
         lines.append("")
         lines.append(f"{title:<{width}}  {'' if B == 1 else samples}".rstrip())
         rows = np.asarray(rows)
-        if rows.dtype.kind == "f":  # + 0.0 turns -0.0 into 0.0
-            columns = [[f"{v + 0.0:>17.9g}" for v in column] for column in rows.T.tolist()]
+        if rows.dtype.kind == "f":
+            rows, cell = rows + 0.0, "{:>17.9g}"  # + 0.0 turns -0.0 into 0.0
         else:
-            columns = [[f"{v:>17}" for v in column] for column in rows.T.tolist()]
-        lines.extend(map("".join, zip([f"{n:<{width}}" for n in names], *columns)))
+            cell = "{:>17}"
+        lines.extend(map(("{:<%d}" % width + cell * B).format, names, *rows.T.tolist()))
 
     block("node  voltage (V)", op.node_names, op.voltages)
     names, cur = op.currents()

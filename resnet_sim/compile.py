@@ -38,6 +38,8 @@ __all__ = ["compile", "Problem", "Stage"]
 
 # A dense K (b = K s) beats a sparse one above this fill ratio (BLAS vs scipy's single-threaded csr).
 _DENSE_FILL = 0.25
+# resistor_outflow: batches up to this size accumulate per column (bincount) instead of building L_full
+_OUTFLOW_BINCOUNT_MAX_B = 8
 # A consistent loop of sources may disagree by this much (volts) through rounding.
 _LOOP_TOL = 1e-9
 
@@ -199,15 +201,29 @@ class Problem:
                 st.L = L[st.variables][:, st.variables].tocsr()
                 st.K = K[st.variables]
 
-    def full_laplacian(self) -> sp.csr_matrix:
-        """(n_nodes, n_nodes) Laplacian of every resistor (internal ones included) over all nodes, siemens."""
-        if self._full_laplacian is None:
-            n = len(self.var)
-            ra, rb, g = self.r_nodes[:, 0], self.r_nodes[:, 1], self.g
-            self._full_laplacian = sp.csr_matrix(
-                (np.concatenate([g, g, -g, -g]), (np.concatenate([ra, rb, ra, rb]), np.concatenate([ra, rb, rb, ra]))),
-                shape=(n, n))
-        return self._full_laplacian
+    def resistor_outflow(self, v: np.ndarray) -> np.ndarray:
+        """(n_nodes, B) current leaving each node through the resistors (internal ones included), amperes,
+        for node potentials v (n_nodes, B) volts: L_full v. Per column by bincount for small B (no
+        matrix built); by the full Laplacian, built once, for larger B."""
+        if v.shape[1] > _OUTFLOW_BINCOUNT_MAX_B and self._full_laplacian is None:
+            self._full_laplacian = self._build_full_laplacian()
+        if self._full_laplacian is not None:
+            return np.asarray(self._full_laplacian @ v)
+        n = len(self.var)
+        ra, rb = self.r_nodes[:, 0], self.r_nodes[:, 1]
+        out = np.empty((n, v.shape[1]))
+        for b in range(v.shape[1]):
+            i = self.g * (v[ra, b] - v[rb, b])
+            out[:, b] = np.bincount(ra, i, n) - np.bincount(rb, i, n)
+        return out
+
+    def _build_full_laplacian(self) -> sp.csr_matrix:
+        """(n_nodes, n_nodes) Laplacian of every resistor over all nodes, siemens."""
+        n = len(self.var)
+        ra, rb, g = self.r_nodes[:, 0], self.r_nodes[:, 1], self.g
+        return sp.csr_matrix(
+            (np.concatenate([g, g, -g, -g]), (np.concatenate([ra, rb, ra, rb]), np.concatenate([ra, rb, rb, ra]))),
+            shape=(n, n))
 
     def __repr__(self) -> str:
         return (f"<Problem {self.circuit.title!r}: {self.n_free} free variables, {len(self.c0)} diode rows, "

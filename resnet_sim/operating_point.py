@@ -144,7 +144,7 @@ class OperatingPoint:
             if len(tree.child):
                 # current leaving each node through resistors, diodes, current sources (and the nudge)
                 leave = np.zeros_like(self._v)
-                leave[tree.child] = p.full_laplacian()[tree.child] @ self._v
+                leave[tree.child] = p.resistor_outflow(self._v)[tree.child]
                 lam = self._diode_currents()
                 np.add.at(leave, p.diode_a, lam)
                 np.add.at(leave, p.diode_k, -lam)
@@ -185,7 +185,7 @@ class OperatingPoint:
         gmin included) plus each diode's forward drop times its current. At the operating point it
         equals :attr:`source_power`."""
         v = self._v
-        resistors = np.einsum("ib,ib->b", v, self.problem.full_laplacian() @ v)
+        resistors = np.einsum("ib,ib->b", v, self.problem.resistor_outflow(v))
         diodes = self.problem.diode_vf @ self._diode_currents()
         return self._out(resistors + diodes)
 

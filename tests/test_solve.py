@@ -152,6 +152,19 @@ def test_batch_matches_single_solves():
     assert op.diode_on("d1").tolist() == [True, False, True, False]
 
 
+@pytest.mark.parametrize("batch", [3, 12])  # both ways of summing resistor currents (bincount, full L)
+def test_bridge_source_current_and_power_over_a_batch(batch):
+    c = bridge()
+    c.inputs = ["v1"]
+    v = np.linspace(-5.0, 20.0, batch)
+    op = rs.solve(c, inputs=v[:, None])
+    # scaled closed form: a = 4/7 v, b = 3/7 v; the source delivers (v - a)/1k + (v - b)/2k
+    delivered = (v - 4 * v / 7) / 1e3 + (v - 3 * v / 7) / 2e3
+    np.testing.assert_allclose(op.current("v1"), -delivered, rtol=1e-9, atol=1e-15)  # SPICE: into +
+    np.testing.assert_allclose(op.power, v * delivered, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(op.source_power, v * delivered, rtol=1e-9, atol=1e-15)
+
+
 def test_warm_start_and_problem_reuse():
     p = rs.compile(trap())
     cold = rs.solve(p, method="cd")
