@@ -518,8 +518,10 @@ class KernelArrays(NamedTuple):
 def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     """Renumber ``qp`` by colour (stable) and lay it out for the kernels (see the module docstring)."""
     n = qp.n
-    # stable: within a colour the circuit's own order, which keeps neighbours close in memory
-    perm = np.argsort(colours, kind="stable").astype(np.int64)  # new index -> old
+    # within a colour: by number of neighbours (a predictable inner-loop length), then the circuit's own
+    # order, which keeps neighbours close in memory
+    degree = np.diff(qp.L.indptr)
+    perm = np.lexsort((degree, colours)).astype(np.int64)  # new index -> old
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
     L = qp.L
