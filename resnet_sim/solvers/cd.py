@@ -38,10 +38,12 @@ the coupled rows). Sweeps stop when the largest change of a sweep is below ``tol
 criterion: on slowly converging, mesh-like circuits the error can be larger than the last step).
 Node steps can be over-relaxed (``omega``); ω = 1 is exact coordinate descent.
 
-Data layout: variables renumbered by colour; the off-diagonal part of L as CSR (int32 column indices)
-in that order with each row divided by L_ii (so a node step is one dot product, b/L_ii likewise);
-bounds and coupled-row lists only for the variables that have any (``bref`` maps a variable to them);
-X is (n, B) C-order, so the inner loop over the batch is contiguous.
+Data layout: variables renumbered by colour, within a colour by number of neighbours (so the length
+of the inner loop changes rarely), then in their original order (neighbours stay close in memory); the
+off-diagonal part of L as CSR (int32 column indices) in that order with each row divided by L_ii (so a
+node step is one dot product, b/L_ii likewise); bounds and coupled-row lists only for the variables that
+have any (``bref`` maps a variable to them); X is (n, B) C-order, so the inner loop over the batch is
+contiguous (B = 1: a scalar loop over 1-D views).
 """
 
 from __future__ import annotations
