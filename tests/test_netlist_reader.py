@@ -126,6 +126,13 @@ def test_params_any_order_and_bare_names(read):
     assert c["R"].value.tolist() == [4002.0, 2000.0, 1000.0, 4001.0]
 
 
+def test_bare_param_expression_with_function_arguments(read):
+    # as ngspice: in a bare expression (no braces or quotes) a comma separates function arguments
+    c = read("t\n.param a=2 b=3\n.param hi = max(a, b) lo=min( a , 1k ) both = max(a,b)*min(a, -b)\n"
+             ".subckt s p big=max(a, 5)\nR1 p 0 big\n.ends\nX1 x s big=max(7, b)\n"
+             "R1 x 0 hi\nR2 x 0 lo\nR3 x 0 {-both}\nV1 x 0 1\n")
+    assert c["R"].value.tolist() == [7.0, 3.0, 2.0, 9.0]
+
 def test_subcircuit_example(read):
     c = read(ROOT / "netlists" / "subckt_params.cir")
     assert c["R"].names.tolist() == ["x1.r1", "x1.r2", "x2.xa.r1", "x2.xa.r2", "x2.xb.r1", "x2.xb.r2"]

@@ -5,7 +5,8 @@ starts. Comments: lines whose first non-blank character is ``*``; ``;`` anywhere
 of a token end a line. ``*@`` lines carry the training cards (``.inputs .outputs .trainable``) that
 ngspice must not see: for the reader they are ordinary cards. Tokens: words, ``{expr}`` and
 ``'expr'`` (kind ``expr``), ``"text"`` (kind ``str``), and the single characters ``= ( )``;
-whitespace and commas separate.
+whitespace and commas separate (a token remembers whether a comma came before it, for the argument
+lists of bare expressions such as ``.param m = max(a, b)``).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ _LEADING_WORD = re.compile(r"[^ \t\r\f\v{}'\"=(),;]*")
 
 
 class Token(NamedTuple):
-    """One token: its text (braces and quotes removed), kind, and 1-based physical line and column."""
+    """One token: its text (braces and quotes removed), kind, 1-based physical line and column, and
+    whether a comma separates it from the token before it on its line."""
 
     text: str
     kind: str  # "word", "expr", "str", "=", "(", ")"
     line: int
     col: int
+    comma: bool = False
 
 
 @dataclass(slots=True)
@@ -59,15 +62,18 @@ def tokenize(text: str, line: int, file: str, offset: int = 0) -> list[Token]:
         return [Token(m.group(), "word", line, offset + m.start() + 1) for m in _WORD.finditer(text)]
     tokens: list[Token] = []
     pos, n = 0, len(text)
+    comma = False  # a comma since the last token
     while pos < n:
         ch = text[pos]
         col = offset + pos + 1
         if ch in WHITESPACE or ch == ",":
+            comma = comma or ch == ","
             pos += 1
-        elif ch == ";" or ch == "$":
+            continue
+        if ch == ";" or ch == "$":
             break
         elif ch in "=()":
-            tokens.append(Token(ch, ch, line, col))
+            tokens.append(Token(ch, ch, line, col, comma))
             pos += 1
         elif ch == "{":
             depth, end = 0, pos
@@ -78,7 +84,7 @@ def tokenize(text: str, line: int, file: str, offset: int = 0) -> list[Token]:
                 end += 1
             if end >= n:
                 raise NetlistError("unclosed '{' in expression", file, line, col)
-            tokens.append(Token(text[pos + 1:end], "expr", line, col))
+            tokens.append(Token(text[pos + 1:end], "expr", line, col, comma))
             pos = end + 1
         elif ch == "}":
             raise NetlistError("'}' without a matching '{'", file, line, col)
@@ -86,13 +92,14 @@ def tokenize(text: str, line: int, file: str, offset: int = 0) -> list[Token]:
             end = text.find(ch, pos + 1)
             if end < 0:
                 raise NetlistError(f"unclosed {ch} quote", file, line, col)
-            tokens.append(Token(text[pos + 1:end], "expr" if ch == "'" else "str", line, col))
+            tokens.append(Token(text[pos + 1:end], "expr" if ch == "'" else "str", line, col, comma))
             pos = end + 1
         else:
             m = _WORD_END.search(text, pos)
             end = n if m is None else m.start()
-            tokens.append(Token(text[pos:end], "word", line, col))
+            tokens.append(Token(text[pos:end], "word", line, col, comma))
             pos = end
+        comma = False
     return tokens
 
 

@@ -98,7 +98,8 @@ def is_value_token(token: Token) -> bool:
 def key_values(tokens: list[Token], card: Card) -> list[tuple[str, str, Token]]:
     """``name = value`` pairs (``a=1 b = {a*2} c=a*2+1``) as (lower-case name, expression text, name token).
 
-    A value runs up to the next ``word =``; its tokens are joined into one expression.
+    A value runs up to the next ``word =``; its tokens are joined into one expression (a comma between
+    two tokens inside parentheses is kept: ``m = max(a, b)``).
     """
     pairs = []
     i, n = 0, len(tokens)
@@ -107,15 +108,18 @@ def key_values(tokens: list[Token], card: Card) -> list[tuple[str, str, Token]]:
         if tok.kind != "word" or i + 1 >= n or tokens[i + 1].kind != "=":
             raise card.error(f"expected 'name=value', found {tok.text!r}", tok)
         j = i + 2
-        parts = []
+        parts, depth = [], 0
         while j < n and not (tokens[j].kind == "word" and j + 1 < n and tokens[j + 1].kind == "="):
             part = tokens[j]
             if part.kind in ("str", "="):
                 raise card.error(f"unexpected {part.text!r} in the value of {tok.text!r}", part)
+            if parts:
+                parts.append(", " if part.comma and depth > 0 else " ")
             parts.append(f"({part.text})" if part.kind == "expr" else part.text)
+            depth += (part.kind == "(") - (part.kind == ")")
             j += 1
         if not parts:
             raise card.error(f"missing value for {tok.text!r}", tok)
-        pairs.append((tok.text.lower(), " ".join(parts), tok))
+        pairs.append((tok.text.lower(), "".join(parts), tok))
         i = j
     return pairs
