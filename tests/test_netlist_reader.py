@@ -109,6 +109,25 @@ r2 d 0 7
     assert c["D"].models.tolist() == [""]
 
 
+def test_value_keywords_and_resistor_multipliers(read):
+    # as ngspice: R1 a b r=1k (the keyword wins over a positional value), resistance = r * scale / m
+    c = read("""t
+.param r=5k
+R1 a b r=3k
+R2 b 0 1k R=2k
+R3 a c 1k m=2 m=4
+R4 c 0 RESISTANCE={r} scale=2 m=0.5 tc1=0.01
+R5 a d r
+C1 d 0 c=1p
+C2 d 0 CAPACITANCE=2p m=3
+L1 a e l=1u
+L2 e 0 inductance=2u
+V1 a 0 1
+""")
+    assert c["R"].value.tolist() == [3000.0, 2000.0, 250.0, 20000.0, 5000.0]
+    assert c["C"].value.tolist() == [1e-12, 2e-12] and c["L"].value.tolist() == [1e-6, 2e-6]
+    assert [w.split(": ", 1)[1] for w in c.warnings] == ["r4: ignored parameters tc1", "c2: ignored parameters m"]
+
 def test_flattened_name_prefix_is_stripped(read):
     c = read("t\nr.x1.r3 a 0 1\nv.x1.vs a 0 1\nd.dd a 0\nrr.x a 0 2\n")
     assert c["R"].names.tolist() == ["x1.r3", "rr.x"]
@@ -238,6 +257,10 @@ def test_unsupported_elements(read, letter):
     ("R1 a 0\n", 2, "missing resistance"),
     ("R1 a 0 0\n", 2, "resistance must be > 0"),
     ("R1 a 0 -5\n", 2, "resistance must be > 0"),
+    ("R1 a 0 1 m=0\n", 2, "m must be > 0"),
+    ("R1 a 0 r=1 scale=-2\n", 2, "scale must be > 0"),
+    ("R1 a 0 m=2\n", 2, "missing resistance"),
+    ("R1 a 0 r=1e300 scale=1e300\n", 2, "resistance must be > 0 ohms, got inf"),
     ("R1 a 0 1k2\n", 2, "malformed number"),
     ("R1 a 0 1e999\n", 2, "out of range"),
     ("R1 a\n", 2, "expected 2 nodes"),

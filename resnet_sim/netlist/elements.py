@@ -9,6 +9,7 @@ scope whose parent is the global one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..circuit import GROUND, GROUND_ALIASES, DiodeModel
@@ -103,32 +104,52 @@ class Instantiator:
         origin = ctx.origin or card
         getattr(self, f"_{letter}")(card, ctx, full, origin)
 
-    def _two_terminal(self, card, ctx, what):
+    def _two_terminal(self, card, ctx, what, keys):
+        """Nodes, value and the other ``name=value`` parameters of an R, C or L card. The value is positional
+        (``R1 a b 1k``) or a parameter named in ``keys`` (``R1 a b r=1k``, which wins, as in ngspice)."""
         a, b = self.nodes(card, ctx, 2)
-        tokens = card.tokens
-        if len(tokens) < 4 or not is_value_token(tokens[3]):
-            raise card.error(f"{card.keyword}: missing {what}", tokens[min(3, len(tokens) - 1)])
-        value = token_value(tokens[3], ctx.scope, card, what)
-        self._extra(card, tokens[4:])
-        return a, b, value
+        tokens = card.tokens[3:]
+        value = value_tok = None
+        if tokens and not (len(tokens) > 1 and tokens[1].kind == "="):
+            value_tok, tokens = tokens[0], tokens[1:]
+            if not is_value_token(value_tok):
+                raise card.error(f"{card.keyword}: missing {what}", value_tok)
+            value = token_value(value_tok, ctx.scope, card, what)
+        params = {name: (text, tok) for name, text, tok in key_values(tokens, card)}  # the last one counts
+        for key in keys:
+            if key in params:
+                text, value_tok = params.pop(key)
+                value = expression_value(text, ctx.scope, card, value_tok)
+        if value is None:
+            raise card.error(f"{card.keyword}: missing {what}", card.tokens[-1])
+        return a, b, value, value_tok, params
 
-    def _extra(self, card: Card, tokens: list[Token]) -> None:
-        if tokens:
-            pairs = key_values(tokens, card)
-            self.warn(card, f"{card.keyword}: ignored parameters {', '.join(p[0] for p in pairs)}")
+    def _extra(self, card: Card, params: dict) -> None:
+        if params:
+            self.warn(card, f"{card.keyword}: ignored parameters {', '.join(params)}")
 
     def _R(self, card, ctx, full, origin):
-        a, b, value = self._two_terminal(card, ctx, "resistance")
-        if value <= 0.0:
-            raise card.error(f"{card.keyword}: resistance must be > 0 ohms, got {value!r}", card.tokens[3])
+        a, b, value, value_tok, params = self._two_terminal(card, ctx, "resistance", ("r", "resistance"))
+        for key in ("scale", "m"):  # as ngspice: conductance = m / (r * scale)
+            if key in params:
+                text, tok = params.pop(key)
+                factor = expression_value(text, ctx.scope, card, tok)
+                if factor <= 0.0:
+                    raise card.error(f"{card.keyword}: {key} must be > 0, got {factor!r}", tok)
+                value = value * factor if key == "scale" else value / factor
+        self._extra(card, params)
+        if not value > 0.0 or not math.isfinite(value):
+            raise card.error(f"{card.keyword}: resistance must be > 0 ohms, got {value!r}", value_tok)
         self.rows.add("R", full, (a, b), value, "", origin)
 
     def _C(self, card, ctx, full, origin):
-        a, b, value = self._two_terminal(card, ctx, "capacitance")
+        a, b, value, _, params = self._two_terminal(card, ctx, "capacitance", ("c", "capacitance"))
+        self._extra(card, params)
         self.rows.add("C", full, (a, b), value, "", origin)
 
     def _L(self, card, ctx, full, origin):
-        a, b, value = self._two_terminal(card, ctx, "inductance")
+        a, b, value, _, params = self._two_terminal(card, ctx, "inductance", ("l", "inductance"))
+        self._extra(card, params)
         self.rows.add("L", full, (a, b), value, "", origin)
 
     def _V(self, card, ctx, full, origin):
