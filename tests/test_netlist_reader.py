@@ -209,6 +209,13 @@ def test_include_relative_to_including_file(tmp_path, read):
     assert c["R"].names.tolist() == ["r2", "r3", "r4"]
 
 
+def test_byte_order_mark_is_skipped_in_every_file(tmp_path, read):
+    bom = "\ufeff".encode()
+    (tmp_path / "parts.inc").write_bytes(bom + b"R2 b 0 2k\r\n")
+    (tmp_path / "top.cir").write_bytes(bom + b"BOM title\r\nV1 b 0 1\r\n.include parts.inc\r\n")
+    c = read(tmp_path / "top.cir")
+    assert c.title == "BOM title" and c["R"].names.tolist() == ["r2"] and c["R"].value.tolist() == [2000.0]
+
 def test_include_loop_and_missing(tmp_path, read):
     (tmp_path / "a.inc").write_text("R1 a 0 1\n.include b.inc\n")
     (tmp_path / "b.inc").write_text(".include a.inc\n")

@@ -29,6 +29,7 @@ IGNORED = frozenset({
     ".width", ".csparam", ".control",
 })
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+_BOM = "\ufeff".encode("utf-8")
 
 
 def read_netlist(source, *, fast: bool | None = None) -> Circuit:
@@ -95,6 +96,8 @@ class _Reader:
     # ---- pass 1 ------------------------------------------------------------------------------------
     def load(self, data: bytes, file: str, directory: Path, top: bool) -> None:
         """Read one file's cards (its first line is the title when ``top``)."""
+        if data.startswith(_BOM):  # a UTF-8 byte order mark (some editors write one): not text
+            data = data[len(_BOM):]
         fast = self.fast if self.fast is not None else len(data) >= FAST_MIN_BYTES
         if fast and not self.open:
             lines, fast_lines, chunk_of = self._scan(data, file, top)
@@ -331,4 +334,4 @@ def _fast_models(chunk: FastChunk, stored: dict[str, str], parse_card) -> np.nda
 
 
 def _title(line: str) -> str:
-    return line.lstrip("\ufeff").strip(lexer.WHITESPACE + "\n")
+    return line.strip(lexer.WHITESPACE + "\n")
