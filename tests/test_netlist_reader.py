@@ -188,6 +188,11 @@ def test_ideal_diode_models_and_warnings(read):
     assert any("is, cjo ignored" in w for w in c.warnings)
 
 
+def test_diode_area_and_multiplier_ignored_without_series_resistance(read):
+    c = read("t\n.model dv D(VF=0.7)\n.model dr D(RS=10)\nR1 a 0 1\nD1 a 0 dv m=2 area=3\nD2 a 0 dr m=1 off\n")
+    assert c["D"].models.tolist() == ["dv", "dr"]
+    assert [w.split(": ", 1)[1] for w in c.warnings] == ["d1: ignored m = 2 area = 3", "d2: ignored m = 1 off"]
+
 def test_model_defined_after_use_and_non_diode_models(read):
     c = read("t\nd1 a 0 dm\nr1 a 0 1\n.model dm d vf=0.3\n.model qn NPN(BF=100)\n")
     assert c.models == {"dm": DiodeModel(vf=0.3)}
@@ -299,6 +304,9 @@ def test_unsupported_elements(read, letter):
     ("R1 a 0 {1+\n", 2, "unclosed '{'"),
     ("* only comments\n", None, "no circuit elements"),
     (".model d1 D(RS=-1)\nD1 a 0 d1\nR1 a 0 1\n", 2, "RS must be >= 0"),
+    (".model d1 D(RS=10)\nR1 a 0 1\nD1 a 0 d1 m=2\n", 4, "m=2.0 would divide the series resistance RS"),
+    (".model d1 D(RS=10)\nR1 a 0 1\nD1 a 0 d1 off area={3}\n", 4, "area=3.0 would divide"),
+    ("R1 a 0 1\nD1 a 0 d1 2\n.model d1 D(RS=10)\n", 3, "area=2.0 would divide"),
     ("V1 a 0 DC\nR1 a 0 1\n", 2, "DC needs a value"),
     ("V1 a 0 1 2\nR1 a 0 1\n", 2, "unexpected '2'"),
     ("R1 a 0 1\n.control\nrun\n", 3, ".control block without .endc"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..circuit import GROUND, GROUND_ALIASES, DiodeModel
 from .assemble import Rows
 from .lexer import Card, Token
+from .numbers import is_numberlike
 from .params import Scope, expression_value, is_value_token, key_values, token_value
 
 SIMULATED = "RVIDECLX"
@@ -53,11 +54,12 @@ class Instantiator:
     """Turns element cards into rows of ``Rows`` (flattening X cards) using the definitions of pass 1."""
 
     def __init__(self, rows: Rows, global_scope: Scope, subckts: dict[str, Subckt], models: dict[str, str],
-                 globals_: set[str], warnings: list[str]):
+                 globals_: set[str], warnings: list[str], series: frozenset[str] = frozenset()):
         self.rows = rows
         self.global_scope = global_scope
         self.subckts = subckts
         self.models = models  # model name -> model name stored in the Circuit ("" for the ideal stand-in)
+        self.series = series  # diode models with a series resistance RS > 0
         self.globals = globals_
         self.warnings = warnings
 
@@ -228,8 +230,27 @@ class Instantiator:
                 raise card.error(f"{card.keyword}: unknown diode model {name_tok.text!r}", name_tok)
             model = self.models[name]
         if tokens:
+            if model in self.series:
+                self._diode_multipliers(card, tokens, ctx, model)
             self.warn(card, f"{card.keyword}: ignored {' '.join(t.text for t in tokens)}")
         self.rows.add("D", full, (a, k), 0.0, model, origin)
+
+    def _diode_multipliers(self, card: Card, tokens: list[Token], ctx: Context, model: str) -> None:
+        """Error for an area (``area=``, or a number after the model) or ``m=`` other than 1 on a diode whose
+        model has RS: ngspice divides RS by them; a model holds one RS here."""
+        for i, tok in enumerate(tokens):
+            key = tok.text.lower() if tok.kind == "word" else ""
+            if key in ("area", "m") and i + 2 < len(tokens) and tokens[i + 1].kind == "=":
+                tok = tokens[i + 2]
+            elif i == 0 and (tok.kind == "expr" or is_numberlike(tok.text)):
+                key = "area"
+            else:
+                continue
+            factor = token_value(tok, ctx.scope, card, key)
+            if factor != 1.0:
+                raise card.error(f"{card.keyword}: {key}={factor!r} would divide the series resistance RS of "
+                                 f"model {model!r} (as in ngspice), which is not supported: give the diode a "
+                                 f"model with RS/{key} instead", tok)
 
     def _E(self, card, ctx, full, origin):
         tokens = card.tokens

@@ -259,7 +259,8 @@ class _Reader:
                 models[name] = model
                 stored[name] = name
         rows = Rows()
-        instantiate = Instantiator(rows, self.scope, self.subckts, stored, self.globals, self.warnings)
+        series = frozenset(name for name, model in models.items() if model.rs > 0.0)
+        instantiate = Instantiator(rows, self.scope, self.subckts, stored, self.globals, self.warnings, series)
         ctx = Context(self.scope)
         for item in self.items:
             if isinstance(item, FastChunk):
