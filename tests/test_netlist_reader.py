@@ -283,6 +283,7 @@ def test_unsupported_elements(read, letter):
     ("R1 a 0 1\nX1 a b nosuch\n", 3, "unknown subcircuit 'nosuch'"),
     (".subckt s p q\nR1 p q 1\n.ends\nX1 a s\n", 5, "has 2 ports"),
     (".subckt s p q r=1\nR1 p q r\n.ends\nX1 a b s w=2\n", 5, "has no parameter 'w'"),
+    (".subckt s p q\nR1 p q 1\n.ends\nX1 a b s m=2\n", 5, r"has no parameter 'm' \(an instance multiplier m="),
     (".subckt s p q\nX1 p q s\n.ends\nX1 a b s\n", 3, "instantiates itself"),
     (".subckt s p q\nR1 p q 1\n", 2, "unclosed .subckt s"),
     ("R1 a 0 1\n.ends\n", 3, ".ends without .subckt"),

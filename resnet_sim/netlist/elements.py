@@ -298,7 +298,8 @@ class Instantiator:
         declared = {name for name, _, _ in sub.defaults}
         for name, text, tok in key_values(rest, card):
             if name not in declared:
-                raise card.error(f"{card.keyword}: subcircuit {sub.name!r} has no parameter {name!r}", tok)
+                hint = " (an instance multiplier m= is not supported)" if name == "m" else ""
+                raise card.error(f"{card.keyword}: subcircuit {sub.name!r} has no parameter {name!r}{hint}", tok)
             scope.set_value(name, expression_value(text, ctx.scope, card, tok))
         inner = Context(scope=scope, prefix=full + ".", origin=origin, stack=ctx.stack + (sub.name,),
                         ports={port: self.node(card, tok, ctx) for port, tok in zip(sub.ports, nodes)})
