@@ -113,6 +113,7 @@ def ngspice_once(family: Family, timeout: float) -> dict:
     load = os.getloadavg()[0]
     result = spice.run(deck, timeout=timeout, max_memory=MAX_MEMORY)
     if not family.voltages_path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
         names = list(result.voltages)
         np.savez(family.voltages_path, names=np.array(names), values=np.array([result.voltages[n] for n in names]))
     print(f"[ngspice] {family.name}: {result.wall:.2f} s (analysis {result.stats.get('total_analysis_time')} s)",
