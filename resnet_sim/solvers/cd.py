@@ -38,8 +38,9 @@ the coupled rows). Sweeps stop when the largest change of a sweep is below ``tol
 criterion: on slowly converging, mesh-like circuits the error can be larger than the last step).
 Node steps can be over-relaxed (``omega``); ω = 1 is exact coordinate descent.
 
-Data layout: variables renumbered by colour, within a colour by number of neighbours (so the length
-of the inner loop changes rarely), then in their original order (neighbours stay close in memory); the
+Data layout: variables renumbered by colour, within a colour the unconstrained ones first, then by
+number of neighbours (so the branch on bounds and the length of the inner loop change rarely), then in
+their original order (neighbours stay close in memory); the
 off-diagonal part of L as CSR (int32 column indices) in that order with each row divided by L_ii (so a
 node step is one dot product, b/L_ii likewise); bounds and coupled-row lists only for the variables that
 have any (``bref`` maps a variable to them); X is (n, B) C-order, so the inner loop over the batch is
@@ -147,6 +148,28 @@ def _constrain(acc, t, blo, bhi, cptr, cother, crow, cside, cc, X, low, high, bi
         acc[b] = min(max(acc[b], low[b]), high[b])
 
 
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _row_residual(indptr, indices, data, x, i, u):
+    """u − Σ_p data[p] x[indices[p]] over row i (B = 1); rows of 8 or more terms use four partial sums,
+    so the adds do not wait on each other (measured: DRN rows about 1.5× faster)."""
+    p0, p1 = indptr[i], indptr[i + 1]
+    if p1 - p0 < 8:
+        for p in range(p0, p1):
+            u -= data[p] * x[indices[p]]
+        return u
+    u1 = u2 = u3 = 0.0
+    p = p0
+    while p + 3 < p1:
+        u -= data[p] * x[indices[p]]
+        u1 -= data[p + 1] * x[indices[p + 1]]
+        u2 -= data[p + 2] * x[indices[p + 2]]
+        u3 -= data[p + 3] * x[indices[p + 3]]
+        p += 4
+    for q in range(p, p1):
+        u -= data[q] * x[indices[q]]
+    return (u + u1) + (u2 + u3)
+
+
 @njit(cache=True, fastmath=_FASTMATH)
 def _scalar_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, x, bind, sweep,
                   omega):
@@ -155,9 +178,7 @@ def _scalar_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow
     the step short gets bind[row, 0] = sweep (as ``_constrain``)."""
     step = 0.0
     for i in range(len(x)):
-        u = rhs[i]
-        for p in range(indptr[i], indptr[i + 1]):
-            u -= data[p] * x[indices[p]]
+        u = _row_residual(indptr, indices, data, x, i, rhs[i])
         if omega != 1.0:
             u = x[i] + omega * (u - x[i])
         t = bref[i]
@@ -520,10 +541,14 @@ class KernelArrays(NamedTuple):
 def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     """Renumber ``qp`` by colour (stable) and lay it out for the kernels (see the module docstring)."""
     n = qp.n
-    # within a colour: by number of neighbours (a predictable inner-loop length), then the circuit's own
-    # order, which keeps neighbours close in memory
+    # within a colour: unconstrained variables first (a predictable branch on bref), then by number of
+    # neighbours (a predictable inner-loop length), then the circuit's own order, which keeps neighbours
+    # close in memory
     degree = np.diff(qp.L.indptr)
-    perm = np.lexsort((degree, colours)).astype(np.int64)  # new index -> old
+    has_row = np.zeros(n, bool)
+    has_row[qp.a[qp.a >= 0]] = True
+    has_row[qp.k[qp.k >= 0]] = True
+    perm = np.lexsort((degree, has_row, colours)).astype(np.int64)  # new index -> old
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
     L = qp.L
