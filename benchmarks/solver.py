@@ -137,32 +137,41 @@ def _sweeps(count, indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, cro
 
 
 def sweep_throughput(qp: QP, colours: np.ndarray, bw: float, repeats: int) -> dict:
-    """Time of one node sweep (the edge updates) on a feasible X, edge updates per second and the ratio of
-    the layout-independent minimum traffic to the bandwidth bound. Timed as the median over ``repeats``
-    calls of ``count`` sweeps each (about 2e8 edge updates per call) inside one compiled loop, so a small
-    circuit's sweep is not swamped by Python's call overhead.
+    """Time of one node sweep (the edge updates) over all B columns on a feasible X, as ``solve_cd`` runs
+    it: in column blocks of ``cd.block_width`` columns, each block's sweeps back to back. Edge updates per
+    second and the ratio of the layout-independent minimum traffic to the bandwidth bound. Timed as the
+    median over ``repeats`` calls of ``count`` sweeps of every block (about 2e8 edge updates per call),
+    each block's inside one compiled loop, so a small circuit's sweep is not swamped by Python's call
+    overhead.
 
-    Minimum bytes per sweep: 12 per off-diagonal nonzero (int32 index + float64 value), 8 per row pointer,
-    24 per variable and column (b read, x read, x written), 16 per bounded variable and column (lo, hi);
-    neighbour values are assumed to come from cache. ratio = (bytes / time) / bandwidth bound.
+    Minimum bytes per sweep of a block of width w: 12 per off-diagonal nonzero (int32 index + float64
+    value), 8 per row pointer, 24 per variable and column (b read, x read, x written), 16 per bounded
+    variable and column (lo, hi); neighbour values are assumed to come from cache. ratio = (bytes /
+    time) / bandwidth bound.
     """
-    k = cd.kernel_arrays(qp, colours)
     n, B = qp.n, qp.batch
-    X = np.zeros((n, B))
-    cd._make_feasible(X, k.cnode, k.blo, k.bhi, k.ca, k.ck, k.cc)
-    scratch, bind = np.empty((4, B)), np.zeros((len(k.ca), B), np.int64)
-    count = max(1, int(2e8 // max(len(k.indices) * B, 1)))
+    width = cd.block_width(n, B)
+    k = cd.kernel_arrays(qp, colours)
+    blocks = []
+    for j0 in range(0, B, width):
+        cols = slice(j0, min(j0 + width, B))
+        kb = k._replace(**{f: np.ascontiguousarray(getattr(k, f)[..., cols]) for f in cd._COLUMN_FIELDS})
+        X = np.zeros((n, kb.rhs.shape[1]))
+        cd._make_feasible(X, kb.cnode, kb.blo, kb.bhi, kb.ca, kb.ck, kb.cc)
+        blocks.append((kb, X, np.empty((4, X.shape[1])), np.zeros((len(kb.ca), X.shape[1]), np.int64)))
+    nnz = len(k.indices)
+    count = max(1, int(2e8 // max(nnz * B, 1)))
 
     def sweeps():
-        return _sweeps(count, k.indptr, k.indices, k.data, k.rhs, k.bref, k.blo, k.bhi, k.cptr, k.cother, k.crow,
-                       k.cside, k.cc, X, scratch, bind)
+        for kb, X, scratch, bind in blocks:
+            _sweeps(count, kb.indptr, kb.indices, kb.data, kb.rhs, kb.bref, kb.blo, kb.bhi, kb.cptr, kb.cother,
+                    kb.crow, kb.cside, kb.cc, X, scratch, bind)
 
     sweeps()
     t = timed(sweeps, repeats)[0] / count
-    nnz = len(k.indices)
-    nbytes = 12 * nnz + 8 * (n + 1) + 24 * n * B + 16 * len(k.cnode) * B
-    working_set = nbytes + 8 * n * B  # + neighbour values once
-    return {"B": B, "sweep_s": t, "sweeps_per_call": count, "edge_updates_per_s": nnz * B / t,
+    nbytes = len(blocks) * (12 * nnz + 8 * (n + 1)) + 24 * n * B + 16 * len(k.cnode) * B
+    working_set = 12 * nnz + 8 * (n + 1) + (24 + 8) * n * width + 16 * len(k.cnode) * width  # one block
+    return {"B": B, "block": width, "sweep_s": t, "sweeps_per_call": count, "edge_updates_per_s": nnz * B / t,
             "bytes_per_sweep": nbytes, "bytes_per_edge_update": nbytes / (nnz * B), "effective_GBps": nbytes / t / 1e9,
             "ratio_to_bandwidth": nbytes / t / 1e9 / bw, "working_set_MB": working_set / 1e6}
 
@@ -280,20 +289,20 @@ def markdown(result: dict, command: str) -> str:
         f"{bw['bound_GBps']:.1f} GB/s.", "",
         "## (a) CD sweep throughput (single thread, node steps only)", "",
         "Sweep time: median over calls of about 2e8 edge updates each, the sweeps run back to back inside one "
-        "compiled loop (Python's call overhead excluded). Bytes per sweep (minimum, layout-independent): 12 per off-diagonal nonzero, 8 per row pointer, 24 per "
+        "compiled loop (Python's call overhead excluded), in the column blocks `solve_cd` uses (block: columns swept together, `cd.block_width`; the matrix is read once per block). Bytes per sweep (minimum, layout-independent): 12 per off-diagonal nonzero, 8 per row pointer, 24 per "
         "variable × column (b, x read, x written), 16 per bounded variable × column; neighbour values assumed "
         "cached. Ratio = (bytes / sweep time) / bandwidth bound. 'x_j GB/s' is the other view: every edge "
-        "update reads its neighbour value x_j (8 bytes) plus its share of the matrix (12 / B bytes), from "
+        "update reads its neighbour value x_j (8 bytes) plus its share of the matrix (12 / block bytes), from "
         "whatever cache level holds it.", "",
-        "| family | n | nnz offdiag | B | sweep | edge updates/s | min bytes/edge update | GB/s | ratio | x_j GB/s | working set |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| family | n | nnz offdiag | B | block | sweep | edge updates/s | min bytes/edge update | GB/s | ratio | x_j GB/s | working set (one block) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for fam in result["families"]:
         for tp in fam["throughput"]:
-            lines.append(f"| {fam['name']} | {fam['sizes']['n']} | {fam['sizes']['offdiag_nnz']} | {tp['B']} | "
+            lines.append(f"| {fam['name']} | {fam['sizes']['n']} | {fam['sizes']['offdiag_nnz']} | {tp['B']} | {tp['block']} | "
                          f"{fmt_t(tp['sweep_s'])} | {tp['edge_updates_per_s'] / 1e6:.0f} M | {tp['bytes_per_edge_update']:.1f} | "
                          f"{tp['effective_GBps']:.1f} | {tp['ratio_to_bandwidth']:.2f} | "
-                         f"{tp['edge_updates_per_s'] * (8 + 12 / tp['B']) / 1e9:.1f} | {tp['working_set_MB']:.1f} MB |")
+                         f"{tp['edge_updates_per_s'] * (8 + 12 / tp['block']) / 1e9:.1f} | {tp['working_set_MB']:.1f} MB |")
     lines += [
         "", "## (b) Time to 1e-9 V", "",
         "x_ref = active-set solution (KKT certificate in solver.json). cd: smallest step tolerance in "

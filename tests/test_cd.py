@@ -114,6 +114,23 @@ def test_batch_equals_column_by_column():
         np.testing.assert_allclose(batch[:, col], solve_cd(one, tol=1e-12).x[:, 0], rtol=0, atol=1e-10)
 
 
+def test_column_blocks_give_the_unblocked_answer(monkeypatch):
+    """A batch wider than the cache budget is solved in column blocks (8, 8, 4 here): same x, and with a
+    warm start at the answer the blocks stop after one sweep."""
+    from resnet_sim.solvers import cd
+
+    qp = random_qp(np.random.default_rng(11), 40, 10, 12, B=20)
+    whole = solve_cd(qp, tol=1e-12)
+    monkeypatch.setattr(cd, "BLOCK_BYTES", 16 * qp.n * 8)
+    assert cd.block_width(qp.n, qp.batch) == 8
+    blocked = solve_cd(qp, tol=1e-12)
+    np.testing.assert_allclose(blocked.x, whole.x, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(blocked.x, cvxpy_solution(qp), rtol=0, atol=1e-7)
+    assert blocked.info["converged"] and blocked.iterations <= whole.iterations
+    again = solve_cd(qp, x0=blocked.x, tol=1e-11)
+    assert again.iterations == 1
+
+
 def test_warm_start_from_solution_takes_one_sweep():
     qp = random_qp(np.random.default_rng(3), 50, 10, 10, B=2)
     sol = solve_cd(qp, tol=1e-11)

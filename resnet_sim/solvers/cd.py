@@ -44,7 +44,8 @@ their original order (neighbours stay close in memory); the
 off-diagonal part of L as CSR (int32 column indices) in that order with each row divided by L_ii (so a
 node step is one dot product, b/L_ii likewise); bounds and coupled-row lists only for the variables that
 have any (``bref`` maps a variable to them); X is (n, B) C-order, so the inner loop over the batch is
-contiguous (B = 1: a scalar loop over 1-D views).
+contiguous (B = 1: a scalar loop over 1-D views). Columns are solved in blocks of ``block_width``
+columns, each to its own convergence, so that a block's potentials stay in cache across sweeps.
 """
 
 from __future__ import annotations
@@ -576,6 +577,24 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
                         gnode, rowsum[gnode], qp.b.sum(axis=0), perm, rank)
 
 
+# KernelArrays fields with one column per right-hand side (sliced into column blocks)
+_COLUMN_FIELDS = ("rhs", "blo", "bhi", "cc", "bsum")
+BLOCK_BYTES = 12e6  # a column block's potentials and right-hand sides should fit in this much cache
+
+
+def block_width(n: int, B: int) -> int:
+    """Columns solved together: all B when their (n, B) potentials and right-hand sides (16 n B bytes) fit
+    in BLOCK_BYTES, else the largest power of two (at least 8) that fits. Columns are independent
+    problems, so a block runs its sweeps alone, its working set in cache (measured on a 100×100 grid,
+    B = 256: 1.0 G edge updates/s unblocked, 1.5-2.4 G in blocks of 64)."""
+    if 16 * n * B <= BLOCK_BYTES:
+        return max(B, 1)
+    width = 8
+    while 16 * n * 2 * width <= BLOCK_BYTES:
+        width *= 2
+    return min(width, B)
+
+
 def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colours=None,
              omega: float = 1.0) -> QPSolution:
     """Solve ``qp`` by exact colour-blocked coordinate descent (see the module docstring).
@@ -586,7 +605,7 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
     x_i ← clip(x_i + ω (u_i − x_i)) keeps every step feasible and energy-decreasing and has the same
     fixed points (ω = 1: exact coordinate descent; for an N×N mesh, Young's ω = 2 / (1 + √(1 − ρ_J²))
     turns O(N²) sweeps into O(N), ρ_J the Jacobi spectral radius). Returns a QPSolution with x (n, B)
-    volts, lam (m, B) diode currents in amperes (from the KKT certificate), ``iterations`` = sweeps and
+    volts, lam (m, B) diode currents in amperes (from the KKT certificate), ``iterations`` = sweeps (the most of any column block, see ``block_width``) and
     info keys ``max_step`` (V, the last sweep's largest change), ``converged`` (step criterion met
     before ``max_sweeps``), ``n_colours``, ``omega``, ``residuals`` (the certificate's). Raises
     ValueError when the diode rows admit no x.
@@ -618,7 +637,15 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
         raise ValueError("the diode rows admit no x (conflicting bounds or a cycle of coupled rows); "
                          "resnet_sim.solvers.kkt.infeasible_rows names them")
 
-    sweeps, step = _descend(*k[:-2], float(tol), float(omega), MAX_SPLIT, int(max_sweeps), X)
+    sweeps, step = 0, 0.0
+    width = block_width(n, B)
+    for j0 in range(0, B, width):
+        cols = slice(j0, min(j0 + width, B))
+        block = k._replace(**{f: np.ascontiguousarray(getattr(k, f)[..., cols]) for f in _COLUMN_FIELDS})
+        Xb = np.ascontiguousarray(X[:, cols])
+        sweeps_b, step_b = _descend(*block[:-2], float(tol), float(omega), MAX_SPLIT, int(max_sweeps), Xb)
+        X[:, cols] = Xb
+        sweeps, step = max(sweeps, sweeps_b), max(step, step_b)
     x = X[k.rank]
     lam, residuals = _diode_currents(qp, x)
     info = {"max_step": float(step), "converged": bool(step < tol), "n_colours": int(colours.max(initial=-1) + 1),
