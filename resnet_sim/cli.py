@@ -15,6 +15,9 @@ import sys
 from .errors import CircuitError, NetlistError
 
 USER_ERROR = 2
+# the table lists resistor currents only up to this many resistors (unless --all): 1.6 M lines are not a
+# readable table, and ngspice's own .op output likewise gives node voltages and source currents
+TABLE_MAX_RESISTORS = 1000
 
 
 class UsageError(Exception):
@@ -34,6 +37,9 @@ def _op_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tol", type=float, default=1e-9, help="KKT tolerance (default 1e-9)")
     p.add_argument("--gmin", type=float, default=None,
                    help="conductance (S) from every node to ground, for circuits with floating parts")
+    p.add_argument("--all", action="store_true",
+                   help=f"list every resistor's current in the table (by default only up to {TABLE_MAX_RESISTORS} "
+                        "resistors; --json and --h5 always hold them all)")
 
 
 def _op(args) -> int:
@@ -65,7 +71,7 @@ def _op(args) -> int:
             raise CircuitError(f"{args.file}: {err}") from None
     if args.h5:
         op.to_hdf5(args.h5)
-    print(op.to_json(indent=1) if args.json else _table(op))
+    print(op.to_json(indent=1) if args.json else _table(op, all_resistors=args.all))
     return 0
 
 
@@ -77,8 +83,9 @@ def _existing(path: str) -> str:
     return path
 
 
-def _table(op) -> str:
-    """The readable report: header, certificate, node voltages, element currents, diode states."""
+def _table(op, all_resistors: bool = False) -> str:
+    """The readable report: header, certificate, node voltages, element currents (resistors only up to
+    TABLE_MAX_RESISTORS of them, unless ``all_resistors``), diode states."""
     import numpy as np
 
     B = op.batch
@@ -104,8 +111,12 @@ def _table(op) -> str:
         lines.extend([line % row for row in zip(names, *rows.T.tolist())])
 
     block("node  voltage (V)", op.node_names, op.voltages)
-    names, cur = op.currents()
+    n_res = len(op.circuit["R"])
+    listed = all_resistors or n_res <= TABLE_MAX_RESISTORS
+    names, cur = op.currents(skip=() if listed else ("R",))
     block("element  current (A)", names, cur)
+    if not listed:
+        lines.append(f"({n_res} resistor currents not listed: --all lists them; --json and --h5 hold them)")
     states = op.diode_states()
     block("diode  state", op.circuit["D"].names.tolist(), np.where(states, "on", "off"))
     if op.outputs is not None:

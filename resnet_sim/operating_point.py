@@ -102,11 +102,14 @@ class OperatingPoint:
         kind, row = self.circuit.element(element)
         return self._out(self._kind_currents(kind, np.array([row]))[0])
 
-    def currents(self) -> tuple[list[str], np.ndarray]:
-        """All element names (kinds in order R V I D E C L) and their currents, (n_elements, B) amperes."""
+    def currents(self, skip: tuple[str, ...] = ()) -> tuple[list[str], np.ndarray]:
+        """Element names (kinds in order R V I D E C L, less the kinds in ``skip``) and their currents,
+        (n_elements, B) amperes."""
         names, rows = [], []
         for kind in KINDS:
             table = self.circuit[kind]
+            if kind in skip:
+                continue
             if len(table):
                 names.extend(table.names.tolist())
                 rows.append(self._kind_currents(kind, np.arange(len(table))))

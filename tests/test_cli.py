@@ -27,6 +27,23 @@ def test_table(capsys):
     assert "converged: yes" in out and "method:" in out and "residuals:" in out
 
 
+def test_table_of_a_large_circuit_leaves_resistor_currents_to_all(capsys, tmp_path):
+    """1001 parallel 1 kOhm resistors on a 1 V source: the default table lists the source's current
+    (-1001 mA, SPICE sign) but not the resistors'; --all lists them (1 mA each)."""
+    from resnet_sim.cli import TABLE_MAX_RESISTORS
+
+    n = TABLE_MAX_RESISTORS + 1
+    path = tmp_path / "parallel.cir"
+    path.write_text("parallel resistors\nV1 a 0 1\n" + "".join(f"R{i} a 0 1k\n" for i in range(n)) + ".end\n")
+    code, out, _ = run(capsys, "op", path)
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    assert code == 0 and ["v1", str(-n / 1000)] in rows
+    assert not any(r[0] == "r0" for r in rows) and f"({n} resistor currents not listed" in out
+    code, out, _ = run(capsys, "op", path, "--all")
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    assert code == 0 and sum(r == [f"r{i}", "0.001"] for r in rows for i in (0, n - 1)) == 2
+
+
 def test_json(capsys):
     code, out, _ = run(capsys, "op", NETLISTS / "floating_source.cir", "--json", "--method", "active-set")
     d = json.loads(out)
