@@ -276,16 +276,18 @@ Machine: {machine}.
 For one netlist of your own, `resnet-sim spice FILE --repeat 3` prints the same comparison (in Python:
 `resnet_sim.spice.compare(circuit, repeat=3)`).
 
-The machine was shared with other work during the run (1-minute load averages of {loads} at the start
-of the runs), which slows both tools' wall times, ngspice's long runs most; the CPU-time table below is
-less disturbed. Each figure is a median of up to {ngspice_runs} ngspice runs and {runs} of ours (the
+1-minute load averages at the start of the runs were {loads} (the machine has 2 CPUs; while ngspice
+ran, development work used the other one, which slows both tools' wall times somewhat through the shared
+cache and memory); the CPU-time table below is less disturbed. Each figure is a median of up to {ngspice_runs} ngspice runs and {runs} of ours (the
 counts are in the last column; a run of ours longer than a tenth of the cap is not repeated).
 
 ## What is measured
 
 - **Whole process**: `resnet-sim op FILE` (the circuit written by `resnet_sim.write_netlist`; the process
-  reads, compiles, solves and prints every node voltage and element current) against `ngspice -b -r OUT.raw
-  FILE` (the deck from `resnet_sim.spice.export`), both as subprocesses, wall clock.
+  reads, compiles, solves and prints its table: every node voltage, the currents of sources, diodes and
+  amplifiers and the diode states; resistor currents too up to 1000 resistors) against `ngspice -b -r
+  OUT.raw FILE` (the deck from `resnet_sim.spice.export`; it writes every node voltage and source current
+  to a binary raw file), both as subprocesses, wall clock.
 - **Analysis**: ngspice's own "Total analysis time" (`.options acct`) against `resnet_sim.solve(circuit)`
   in-process (after one warm-up solve, which compiles the Numba kernels; that compilation is part of the
   whole-process figure).
