@@ -494,8 +494,15 @@ def _check_grounded(p: Problem, u: np.ndarray, w: np.ndarray) -> None:
     nf = p.n_free
     if not nf:
         return
-    uu = np.where(u >= 0, u, nf)
-    ww = np.where(w >= 0, w, nf)
+    # graph: free-free resistors, and one edge to the root nf from each variable with a resistor to a
+    # fixed node (marked, not repeated per resistor: a DRN has 1.6 M of those and 1024 such variables)
+    both = (u >= 0) & (w >= 0)
+    to_fixed = np.zeros(nf + 1, bool)
+    to_fixed[u[w < 0]] = True
+    to_fixed[w[u < 0]] = True
+    tied = np.flatnonzero(to_fixed[:nf])
+    uu = np.concatenate([u[both], tied])
+    ww = np.concatenate([w[both], np.full(len(tied), nf)])
     g = sp.csr_matrix((np.ones(len(uu)), (uu, ww)), shape=(nf + 1, nf + 1))
     _, lab = csgraph.connected_components(g, directed=False)
     floating = np.flatnonzero(lab[:nf] != lab[nf])
