@@ -153,9 +153,7 @@ def sweep_throughput(qp: QP, colours: np.ndarray, bw: float, repeats: int) -> di
     width = cd.block_width(n, B)
     k = cd.kernel_arrays(qp, colours)
     blocks = []
-    for j0 in range(0, B, width):
-        cols = slice(j0, min(j0 + width, B))
-        kb = k._replace(**{f: np.ascontiguousarray(getattr(k, f)[..., cols]) for f in cd._COLUMN_FIELDS})
+    for _, kb in cd.column_blocks(k):
         X = np.zeros((n, kb.rhs.shape[1]))
         cd._make_feasible(X, kb.cnode, kb.blo, kb.bhi, kb.ca, kb.ck, kb.cc)
         blocks.append((kb, X, np.empty((4, X.shape[1])), np.zeros((len(kb.ca), X.shape[1]), np.int64)))

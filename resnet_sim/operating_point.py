@@ -107,9 +107,9 @@ class OperatingPoint:
         (n_elements, B) amperes."""
         names, rows = [], []
         for kind in KINDS:
-            table = self.circuit[kind]
             if kind in skip:
                 continue
+            table = self.circuit[kind]
             if len(table):
                 names.extend(table.names.tolist())
                 rows.append(self._kind_currents(kind, np.arange(len(table))))

@@ -546,9 +546,10 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     # neighbours (a predictable inner-loop length), then the circuit's own order, which keeps neighbours
     # close in memory
     degree = np.diff(qp.L.indptr)
-    has_row = np.zeros(n, bool)
-    has_row[qp.a[qp.a >= 0]] = True
-    has_row[qp.k[qp.k >= 0]] = True
+    free_a, free_k = qp.a >= 0, qp.k >= 0
+    has_row = np.zeros(n, bool)  # a bound or a coupled row, in qp's numbering
+    has_row[qp.a[free_a]] = True
+    has_row[qp.k[free_k]] = True
     perm = np.lexsort((degree, has_row, colours)).astype(np.int64)  # new index -> old
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
@@ -561,13 +562,9 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     rowsum = np.asarray(L.sum(axis=1)).ravel()[perm]  # 1ᵀL: conductance to fixed nodes for a Laplacian
     gnode = np.flatnonzero(rowsum).astype(np.int64)
 
-    free_a, free_k = qp.a >= 0, qp.k >= 0
     coupled = np.flatnonzero(free_a & free_k)
     ca, ck = rank[qp.a[coupled]], rank[qp.k[coupled]]
-    constrained = np.zeros(n, bool)
-    constrained[rank[qp.a[free_a]]] = True
-    constrained[rank[qp.k[free_k]]] = True
-    cnode = np.flatnonzero(constrained).astype(np.int64)
+    cnode = np.flatnonzero(has_row[perm]).astype(np.int64)
     bref = np.full(n, -1, np.int64)
     bref[cnode] = np.arange(len(cnode))
     blo, bhi = _static_bounds(qp, cnode, bref[rank])
@@ -580,6 +577,15 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
 # KernelArrays fields with one column per right-hand side (sliced into column blocks)
 _COLUMN_FIELDS = ("rhs", "blo", "bhi", "cc", "bsum")
 BLOCK_BYTES = 12e6  # a column block's potentials and right-hand sides should fit in this much cache
+
+
+def column_blocks(k: KernelArrays):
+    """(column slice, KernelArrays of those columns, contiguous) for each block of ``block_width`` columns."""
+    B = k.rhs.shape[1]
+    width = block_width(k.rhs.shape[0], B)
+    for j0 in range(0, B, width):
+        cols = slice(j0, min(j0 + width, B))
+        yield cols, k._replace(**{f: np.ascontiguousarray(getattr(k, f)[..., cols]) for f in _COLUMN_FIELDS})
 
 
 def block_width(n: int, B: int) -> int:
@@ -605,8 +611,8 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
     x_i ← clip(x_i + ω (u_i − x_i)) keeps every step feasible and energy-decreasing and has the same
     fixed points (ω = 1: exact coordinate descent; for an N×N mesh, Young's ω = 2 / (1 + √(1 − ρ_J²))
     turns O(N²) sweeps into O(N), ρ_J the Jacobi spectral radius). Returns a QPSolution with x (n, B)
-    volts, lam (m, B) diode currents in amperes (from the KKT certificate), ``iterations`` = sweeps (the most of any column block, see ``block_width``) and
-    info keys ``max_step`` (V, the last sweep's largest change), ``converged`` (step criterion met
+    volts, lam (m, B) diode currents in amperes (from the KKT certificate), ``iterations`` = sweeps (the
+    most of any column block, see ``block_width``) and info keys ``max_step`` (V, the last sweep's largest change), ``converged`` (step criterion met
     before ``max_sweeps``), ``n_colours``, ``omega``, ``residuals`` (the certificate's). Raises
     ValueError when the diode rows admit no x.
     """
@@ -638,10 +644,7 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
                          "resnet_sim.solvers.kkt.infeasible_rows names them")
 
     sweeps, step = 0, 0.0
-    width = block_width(n, B)
-    for j0 in range(0, B, width):
-        cols = slice(j0, min(j0 + width, B))
-        block = k._replace(**{f: np.ascontiguousarray(getattr(k, f)[..., cols]) for f in _COLUMN_FIELDS})
+    for cols, block in column_blocks(k):
         Xb = np.ascontiguousarray(X[:, cols])
         sweeps_b, step_b = _descend(*block[:-2], float(tol), float(omega), MAX_SPLIT, int(max_sweeps), Xb)
         X[:, cols] = Xb
