@@ -1,7 +1,8 @@
 """Minimal-mode ReLU circuits: approximation error as a function of the gain (layer conductance ratio).
 
-    python benchmarks/relu_minimal.py            # full run (~1 minute)
+    python benchmarks/relu_minimal.py            # full run (about 5 s here)
     python benchmarks/relu_minimal.py --quick    # three gains, small networks
+    python benchmarks/relu_minimal.py --mnist-test ../shared/data   # also all 10,000 MNIST test images
 
 For random networks of depth 2-4 (64 wide, inputs N(0, 1)) and the trained MNIST network of
 tests/data/mnist_mlp.npz on the 200 MNIST images shipped with the package, each gain's minimal-mode circuit
@@ -61,6 +62,22 @@ def measure(gains, quick):
     return rows, counts
 
 
+def mnist_test(folder, gains=(1e2, 1e3, 1e4), batch=2500):
+    """The trained MNIST network's minimal-mode circuit on all 10,000 MNIST test images (IDX files under
+    ``folder``): relative error and argmax agreement per gain, printed."""
+    from resnet_sim.data import load_dataset
+
+    weights, biases = load_model(ROOT / "tests" / "data" / "mnist_mlp.npz")
+    x = load_dataset("mnist", "test", folder=folder)[0].astype(np.float64)
+    y_net = forward(weights, biases, x)
+    for gain in gains:
+        problem = rs.compile(compile_relu(weights, biases, "minimal", gain=gain))
+        y = np.concatenate([rs.solve(problem, inputs=x[s:s + batch]).outputs for s in range(0, len(x), batch)])
+        agree = float(np.mean(y.argmax(axis=1) == y_net.argmax(axis=1)))
+        print(f"MNIST 784-64-10, {len(x)} test images  gain {gain:8.0e}  error {relative_error(y, y_net):.3e}  "
+              f"argmax agreement {agree:.4%}", flush=True)
+
+
 def plot(rows, path):
     import matplotlib
 
@@ -90,6 +107,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="three gains, 16-wide networks, no MNIST")
     ap.add_argument("--csv", type=Path, default=CSV_PATH)
     ap.add_argument("--png", type=Path, default=PNG_PATH)
+    ap.add_argument("--mnist-test", type=Path, metavar="DATA",
+                    help="folder with the MNIST IDX files: also solve all 10,000 test images at gains 1e2, 1e3, 1e4")
     args = ap.parse_args(argv)
     gains = [10.0, 1e3, 1e5] if args.quick else [10.0**k for k in np.arange(0, 6.5, 0.5)]
     rows, counts = measure(gains, args.quick)
@@ -103,6 +122,8 @@ def main(argv=None):
     for name, exact, minimal in counts:
         print(f"  {name:32s} {exact:6d} {minimal:6d}")
     print(f"wrote {args.csv} and {args.png}")
+    if args.mnist_test:
+        mnist_test(args.mnist_test)
 
 
 if __name__ == "__main__":
