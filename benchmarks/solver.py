@@ -126,7 +126,7 @@ def synthetic_batch(qp: QP, batch: int, max_bytes: float = 64e6, seed: int = 1) 
 
 
 # ---- (a) sweep throughput --------------------------------------------------------------------------
-@njit(cache=True)
+@njit  # not cached: Numba's cache would keep a stale copy of cd's kernels after they change
 def _sweeps(count, indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, X, scratch, bind):
     """``count`` node sweeps back to back inside one compiled call (no Python dispatch between them)."""
     step = 0.0
