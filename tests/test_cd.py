@@ -114,6 +114,15 @@ def test_batch_equals_column_by_column():
         np.testing.assert_allclose(batch[:, col], solve_cd(one, tol=1e-12).x[:, 0], rtol=0, atol=1e-10)
 
 
+def test_block_width_rule():
+    from resnet_sim.solvers import cd
+
+    assert cd.block_width(100, 256) == 256  # 16 n B = 0.4 MB fits
+    assert cd.block_width(1034, 256) == 64  # 4.2 MB does not; 64 columns take 1.06 MB
+    assert cd.block_width(90_000, 88) == cd.MIN_BLOCK  # nothing fits: the narrowest block
+    assert cd.block_width(90_000, 5) == 5
+
+
 def test_column_blocks_give_the_unblocked_answer(monkeypatch):
     """A batch wider than the cache budget is solved in column blocks (8, 8, 4 here): same x, and with a
     warm start at the answer the blocks stop after one sweep."""
@@ -122,6 +131,7 @@ def test_column_blocks_give_the_unblocked_answer(monkeypatch):
     qp = random_qp(np.random.default_rng(11), 40, 10, 12, B=20)
     whole = solve_cd(qp, tol=1e-12)
     monkeypatch.setattr(cd, "BLOCK_BYTES", 16 * qp.n * 8)
+    monkeypatch.setattr(cd, "MIN_BLOCK", 8)
     assert cd.block_width(qp.n, qp.batch) == 8
     blocked = solve_cd(qp, tol=1e-12)
     np.testing.assert_allclose(blocked.x, whole.x, rtol=0, atol=1e-10)
