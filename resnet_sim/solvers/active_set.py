@@ -83,7 +83,7 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
         W = slack(qp, x0) <= ACTIVE_RTOL * (1.0 + np.abs(qp.c))
         prio = -nonnegative_multipliers(qp, qp.L @ x0 - qp.b, W)
     elif m and n >= ADMM_MIN_N and not factors.iterative:
-        W, prio, admm_iters = _admm_working_set(qp)
+        W, prio, admm_iters, factors.position = _admm_working_set(qp)
         factors.count += 1
     else:
         W, prio = np.zeros((m, B), dtype=bool), np.zeros((m, B))
@@ -135,7 +135,7 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
     return QPSolution(x=X, lam=lam, iterations=int(iters.max(initial=0)), method="active-set", info=info)
 
 
-def _admm_working_set(qp: QP) -> tuple[np.ndarray, np.ndarray, int]:
+def _admm_working_set(qp: QP) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """Guess the final working set of a cold solve: over-relaxed scaled-form ADMM (Boyd et al. 2011) on
     min ½xᵀLx − bᵀx + [z ≤ c] s.t. A x = z.
 
@@ -143,7 +143,9 @@ def _admm_working_set(qp: QP) -> tuple[np.ndarray, np.ndarray, int]:
     solve with it and a clip, so ADMM_MAX_ITER iterations cost about one factorisation. The rows with a
     positive scaled current u = λ/ρ (volts) form the guess, larger u first in the merge order. On a 300²
     grid with diodes this leaves 50-80 of 9,300 working rows wrong, which the primal-dual iterations fix in
-    about 3 iterations instead of 11 from an empty set. Returns W (m, B) bool, prio (m, B), iterations.
+    about 3 iterations instead of 11 from an empty set. Returns W (m, B) bool, prio (m, B), iterations
+    and the position (n,) of each variable in the fill-reducing order of this factorisation (L's pattern:
+    the diode rows join neighbours), which the later factorisations reuse (``_Factors.position``).
     """
     A = qp.constraint_matrix()
     rho = ADMM_RHO * float(np.median(qp.L.diagonal()))
@@ -159,17 +161,19 @@ def _admm_working_set(qp: QP) -> tuple[np.ndarray, np.ndarray, int]:
         W = u > 0
         if stable >= ADMM_STABLE:
             break
-    return W, -u, it
+    return W, -u, it, lu.perm_c
 
 
-def _factorise(K: sp.spmatrix) -> spla.SuperLU:
-    """SuperLU factorisation of the SPD matrix K (symmetric mode, minimum degree on Aᵀ+A, no pivoting).
+def _factorise(K: sp.spmatrix, ordered: bool = False) -> spla.SuperLU:
+    """SuperLU factorisation of the SPD matrix K (symmetric mode, no pivoting), ordered by minimum degree
+    on Aᵀ+A, or as given when ``ordered`` (300² grid: 0.215 s instead of 0.27 s, the same fill, when the
+    order is minimum degree's own).
 
     Panel size SUPERLU_PANEL: on 2D meshes about 15 % faster than SuperLU's default (300² grid: 0.30 s
     instead of 0.36 s, median), the same fill. (Do not pass ``relax``: scipy 1.17's SuperLU then corrupts
     memory on some small matrices.)"""
-    return spla.splu(K.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, panel_size=SUPERLU_PANEL,
-                     options={"SymmetricMode": True})
+    return spla.splu(K.tocsc(), permc_spec="NATURAL" if ordered else "MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                     panel_size=SUPERLU_PANEL, options={"SymmetricMode": True})
 
 
 def _current_noise(b: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -279,7 +283,10 @@ class _Factors:
     expander-like (``expander_like``), where fill-in would make that far too slow: then each solve is
     Jacobi-preconditioned conjugate gradients to a relative residual of CG_RTOL (these graphs are well
     conditioned for it). ``count`` is the number of factorisations, ``cg_failures`` of CG solves that
-    stopped short (the KKT certificate then tells)."""
+    stopped short (the KKT certificate then tells). Once ``position`` holds a fill-reducing order of L
+    (from the ADMM guess's factorisation), K is factorised in that order, each group of merged variables
+    at the place of its last member, instead of computing a minimum-degree order each time (300² grid:
+    the same fill within 5 %, a cold solve 2.36 → 2.06 s, medians of 4 in one process)."""
 
     def __init__(self, L: sp.csr_matrix):
         self.L = L
@@ -287,6 +294,7 @@ class _Factors:
         self.count = 0
         self.iterative = expander_like(L)
         self.cg_failures = 0
+        self.position = None  # (n,) a variable's place in a fill-reducing order of L, when one is known
 
     def get(self, key: bytes, root: np.ndarray):
         if key in self.cache:
@@ -301,8 +309,14 @@ class _Factors:
             K = (P.T @ self.L @ P).tocsr()
             if self.iterative:
                 solve = partial(self._cg, K)
-            else:
+            elif self.position is None:
                 solve = partial(_direct_solve, _factorise(K))
+                self.count += 1
+            else:  # groups in the order of their last member: no minimum-degree ordering per factorisation
+                last = np.zeros(len(groups), np.int64)
+                np.maximum.at(last, col, self.position[free])
+                order = np.argsort(last, kind="stable")
+                solve = partial(_permuted_solve, _factorise(K[order][:, order], ordered=True), order)
                 self.count += 1
         self.cache[key] = (P, solve)
         if len(self.cache) > CACHE_SIZE:
@@ -318,6 +332,13 @@ class _Factors:
 def _direct_solve(lu: spla.SuperLU, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
     """Solve with a factorisation (exact: the guess is of no use)."""
     return lu.solve(rhs)
+
+
+def _permuted_solve(lu: spla.SuperLU, order: np.ndarray, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
+    """Solve K y = rhs with lu factorising K[order][:, order]."""
+    y = np.empty_like(rhs, dtype=np.float64)
+    y[order] = lu.solve(rhs[order])
+    return y
 
 
 def jacobi_cg(K: sp.csr_matrix, rhs: np.ndarray, rtol: float, max_iter: int,
