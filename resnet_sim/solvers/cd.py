@@ -232,7 +232,7 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
         for b in range(B):
             acc[b] = rhs[i, b]
         p, p1 = _U(indptr[i]), _U(indptr[i + 1])
-        # four terms per pass over the batch, so acc is loaded and stored once per four (measured: 1.3-1.6×
+        # four terms per pass over the batch, so acc is loaded and stored once per four (measured: 1.2-1.7×
         # faster on a 100×100 grid in blocks of 64 and on DRN-XS at B = 256, unchanged on DRN-1H)
         while p + _U(3) < p1:
             j0, j1, j2, j3 = _U(indices[p]), _U(indices[p + _U(1)]), _U(indices[p + _U(2)]), _U(indices[p + _U(3)])
@@ -572,12 +572,12 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     # predictable inner-loop length), then the circuit's own order, which keeps neighbours close in memory
     degree = np.diff(qp.L.indptr)
     free_a, free_k = qp.a >= 0, qp.k >= 0
-    has_row = np.zeros(n, bool)  # a bound or a coupled row, in qp's numbering
-    has_row[qp.a[free_a]] = True
-    has_row[qp.k[free_k]] = True
-    kind = has_row.astype(np.int64)
-    kind[qp.a[free_a & free_k]] = 2
-    kind[qp.k[free_a & free_k]] = 2
+    coupled = np.flatnonzero(free_a & free_k)
+    kind = np.zeros(n, np.int64)  # in qp's numbering: 0 no row, 1 static bounds only, 2 a coupled row
+    kind[qp.a[free_a]] = 1
+    kind[qp.k[free_k]] = 1
+    kind[qp.a[coupled]] = 2
+    kind[qp.k[coupled]] = 2
     perm = np.lexsort((degree, kind, colours)).astype(np.int64)  # new index -> old
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
@@ -590,9 +590,8 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     rowsum = np.asarray(L.sum(axis=1)).ravel()[perm]  # 1ᵀL: conductance to fixed nodes for a Laplacian
     gnode = np.flatnonzero(rowsum).astype(np.int64)
 
-    coupled = np.flatnonzero(free_a & free_k)
     ca, ck = rank[qp.a[coupled]], rank[qp.k[coupled]]
-    cnode = np.flatnonzero(has_row[perm]).astype(np.int64)
+    cnode = np.flatnonzero(kind[perm] > 0).astype(np.int64)
     bref = np.full(n, -1, np.int64)
     bref[cnode] = np.arange(len(cnode))
     blo, bhi = _static_bounds(qp, cnode, bref[rank])
@@ -622,7 +621,7 @@ def block_width(n: int, B: int) -> int:
     in BLOCK_BYTES, else the largest power of two, at least MIN_BLOCK, that fits. Columns are independent
     problems, so a block runs its sweeps alone, its working set in cache. Measured (edge updates/s of a
     sweep, medians of 3; this machine varies by ±30 % between runs): DRN-1H, B = 256: 4.7 G unblocked,
-    5.7 G in blocks of 64; 100×100 grid, B = 256: 0.8 G unblocked, 1.6-2.3 G in blocks of 32 or 64, 1.0 G
+    5.7 G in blocks of 64; 100×100 grid, B = 256: 0.8 G unblocked, 1.4-2.3 G in blocks of 32 or 64, 1.0 G
     in blocks of 8; 300×300 grid, B = 88: 0.55 G in blocks of 8, 0.6-0.7 G in blocks of 32 (out of
     cache, but the wider SIMD loop wins)."""
     if 16 * n * B <= BLOCK_BYTES:
