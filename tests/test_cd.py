@@ -118,7 +118,8 @@ def test_block_width_rule():
     from resnet_sim.solvers import cd
 
     assert cd.block_width(100, 256) == 256  # 16 n B = 0.4 MB fits
-    assert cd.block_width(1034, 256) == 64  # 4.2 MB does not; 64 columns take 1.06 MB
+    assert cd.block_width(1034, 256) == 256  # 4.2 MB fits
+    assert cd.block_width(10_000, 256) == 64  # 41 MB does not; 64 columns take 10 MB, 128 would take 20
     assert cd.block_width(90_000, 88) == cd.MIN_BLOCK  # nothing fits: the narrowest block
     assert cd.block_width(90_000, 5) == 5
 
@@ -139,6 +140,24 @@ def test_column_blocks_give_the_unblocked_answer(monkeypatch):
     assert blocked.info["converged"] and blocked.iterations <= whole.iterations
     again = solve_cd(qp, x0=blocked.x, tol=1e-11)
     assert again.iterations == 1
+
+
+def test_prefetching_sweeps_give_the_same_answer(monkeypatch):
+    """Blocks over PREFETCH_BYTES prefetch neighbour rows; the hints change timing only: the same iterates
+    (bit for bit, same sweeps) as without them, and the cvxpy answer."""
+    from resnet_sim.solvers import cd
+
+    assert cd.prefetch_ahead(300_000, 26) == cd.PREFETCH_AHEAD  # 62 MB of potentials
+    assert cd.prefetch_ahead(1034, 64) == 0  # 0.5 MB: in cache
+    assert cd.prefetch_ahead(10**7, 1) == 0  # B = 1 runs the scalar sweep
+    qp = random_qp(np.random.default_rng(12), 60, 12, 15, B=9)
+    plain = solve_cd(qp, tol=1e-12)
+    monkeypatch.setattr(cd, "PREFETCH_BYTES", 0)
+    assert cd.prefetch_ahead(qp.n, qp.batch) == cd.PREFETCH_AHEAD
+    hinted = solve_cd(qp, tol=1e-12)
+    np.testing.assert_array_equal(hinted.x, plain.x)
+    assert hinted.iterations == plain.iterations
+    np.testing.assert_allclose(hinted.x, cvxpy_solution(qp), rtol=0, atol=1e-7)
 
 
 def test_warm_start_from_solution_takes_one_sweep():

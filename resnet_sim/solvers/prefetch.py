@@ -1,0 +1,27 @@
+"""A software prefetch for Numba kernels: ``prefetch(a, i)`` asks the CPU to bring the cache line holding
+a[i] (a 1-D array) towards L1 and returns nothing. It is a hint (LLVM's ``llvm.prefetch``, read, high
+locality): it never faults, so i may point past the end of a, and it changes no result, only timing."""
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Prefetch the line of array[index] (1-D array, integer index; no bounds check, no effect on values)."""
+    if not (isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte_ptr = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        hint = ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, hint, "llvm.prefetch.p0")
+        # read (0), high temporal locality (3), data cache (1)
+        builder.call(fn, [builder.bitcast(builder.gep(data, [args[1]]), byte_ptr), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen
