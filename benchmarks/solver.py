@@ -1,7 +1,7 @@
 """Solver benchmark (issue 3, item 6): coordinate-descent sweep throughput against this machine's memory
 bandwidth, and time to 1e-9 V for cd, active-set and cvxpy/Clarabel on the same reduced QPs.
 
-    python benchmarks/solver.py            # full run (about 10 minutes): benchmarks/results/solver.{md,json}
+    python benchmarks/solver.py            # full run (3-10 minutes): benchmarks/results/solver.{md,json}
     python benchmarks/solver.py --quick    # small families, a smoke test (under a minute)
 
 Every QP comes from ``resnet_sim.compile`` on a circuit of ``benchmarks/families.py``; b = K s (the fixed-node
