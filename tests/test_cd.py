@@ -120,7 +120,9 @@ def test_block_width_rule():
     assert cd.block_width(100, 256) == 256  # 16 n B = 0.4 MB fits
     assert cd.block_width(1034, 256) == 256  # 4.2 MB fits
     assert cd.block_width(10_000, 256) == 64  # 41 MB does not; 64 columns take 10 MB, 128 would take 20
-    assert cd.block_width(90_000, 88) == cd.MIN_BLOCK  # nothing fits: the narrowest block
+    assert cd.block_width(30_000, 256) == 32  # 32 columns take 15 MB
+    assert cd.block_width(90_000, 88) == cd.OUT_OF_CACHE_BLOCK  # not even 32 columns fit
+    assert cd.block_width(90_000, 40) == 40
     assert cd.block_width(90_000, 5) == 5
 
 

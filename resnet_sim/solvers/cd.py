@@ -247,7 +247,8 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
         p, p1 = _U(indptr[i]), _U(indptr[i + 1])
         # the first four terms (missing ones: weight 0 on x_i) in the pass that loads b_i, then four terms
         # per pass, so acc is loaded and stored once per four (measured on DRNs, grids and random graphs,
-        # B = 256: 1.1-1.2x faster than a separate pass for b_i; four terms per pass 1.2-1.7x faster than one)
+        # B = 256: 1.1-1.2x faster than a separate pass for b_i; four terms per pass 1.2-1.7x faster than one;
+        # the padded last pass instead of one pass per leftover term: 1.04-1.06x on random graphs and DRN-1H)
         j0 = _U(indices[p]) if p < p1 else ii
         v0 = data[p] if p < p1 else 0.0
         j1 = _U(indices[p + _U(1)]) if p + _U(1) < p1 else ii
@@ -265,12 +266,15 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
             for b in range(B):
                 acc[b] -= (v0 * X[j0, b] + v1 * X[j1, b]) + (v2 * X[j2, b] + v3 * X[j3, b])
             p += _U(4)
-        while p < p1:
-            j = _U(indices[p])
-            v = data[p]
+        if p < p1:  # the last 1-3 terms in one pass, padded like the first four
+            j0 = _U(indices[p])
+            v0 = data[p]
+            j1 = _U(indices[p + _U(1)]) if p + _U(1) < p1 else ii
+            v1 = data[p + _U(1)] if p + _U(1) < p1 else 0.0
+            j2 = _U(indices[p + _U(2)]) if p + _U(2) < p1 else ii
+            v2 = data[p + _U(2)] if p + _U(2) < p1 else 0.0
             for b in range(B):
-                acc[b] -= v * X[j, b]
-            p += _U(1)
+                acc[b] -= (v0 * X[j0, b] + v1 * X[j1, b]) + v2 * X[j2, b]
         if omega != 1.0:
             for b in range(B):
                 acc[b] = X[ii, b] + omega * (acc[b] - X[ii, b])
@@ -634,7 +638,8 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
 # KernelArrays fields with one column per right-hand side (sliced into column blocks)
 _COLUMN_FIELDS = ("rhs", "blo", "bhi", "cc", "bsum")
 BLOCK_BYTES = 16e6  # a column block's potentials and right-hand sides should fit in this much cache (~L3 / 2)
-MIN_BLOCK = 64  # but a block has at least this many columns: narrower SIMD loops over the batch run slower
+MIN_BLOCK = 32  # but a block has at least this many columns: narrower SIMD loops over the batch run slower
+OUT_OF_CACHE_BLOCK = 64  # when not even MIN_BLOCK columns fit: out of cache at any width, the wider loop wins
 
 
 def column_blocks(k: KernelArrays):
@@ -648,36 +653,43 @@ def column_blocks(k: KernelArrays):
 
 def block_width(n: int, B: int) -> int:
     """Columns solved together: all B when their (n, B) potentials and right-hand sides (16 n B bytes) fit
-    in BLOCK_BYTES, else the largest power of two, at least MIN_BLOCK, that fits. Columns are independent
+    in BLOCK_BYTES, else the largest power of two, at least MIN_BLOCK, that fits, else (nothing fits)
+    OUT_OF_CACHE_BLOCK. Columns are independent
     problems, so a block runs its sweeps alone, its working set in cache. Measured on an AVX-512 machine
     (Zen 5, 1 MB L2, 32 MB L3; edge updates/s of a sweep, medians of 3 at each width): DRN-1H, B = 256:
     6.2 / 8.8 / 10.0 / 9.5 / 12.5 G in blocks of 16 / 32 / 64 / 128 / 256; 100×100 grid: 1.6 / 2.5 /
     3.1-3.3 / 2.3 / 1.9 G in blocks of 16 / 32 / 64 / 128 / 256; random graph of 30k nodes: 2.6 / 2.5 /
-    2.0 / 1.8 G in blocks of 32 / 64 / 128 / 256; 300×300 grid, B = 88 (out of cache at any width):
+    2.0 / 1.8 G in blocks of 32 / 64 / 128 / 256 (with prefetching, which only blocks of 64 had then:
+    2.8 G in blocks of 32, 2.3 G in blocks of 64); 300×300 grid, B = 88 (out of cache at any width):
     1.1 / 1.5 / 1.5 G in blocks of 32 / 64 / 88. On an AVX2 machine with a smaller cache an earlier
     version preferred 2 MB blocks (DRN-1H: 4.7 G unblocked, 5.7 G in blocks of 64)."""
     if 16 * n * B <= BLOCK_BYTES:
         return max(B, 1)
+    if 16 * n * MIN_BLOCK > BLOCK_BYTES:
+        return min(OUT_OF_CACHE_BLOCK, B)
     width = MIN_BLOCK
     while 16 * n * 2 * width <= BLOCK_BYTES:
         width *= 2
     return min(width, B)
 
 
-PREFETCH_BYTES = 8e6  # column blocks whose potentials (8 n w bytes) exceed this prefetch neighbour rows
+PREFETCH_BYTES = 6e6  # column blocks whose potentials (8 n w bytes) exceed this prefetch neighbour rows
 PREFETCH_AHEAD = 8  # that many variables ahead
 
 
 def prefetch_ahead(n: int, width: int) -> int:
     """How many variables ahead a node sweep of an (n, width) block prefetches neighbour rows (0: none).
 
-    Only blocks of several columns whose potentials exceed PREFETCH_BYTES (a quarter of the L3 cache
-    of the machine it was tuned on) prefetch: there neighbour rows come from memory and the hints let
-    those loads overlap, while in cache they only cost issue slots. Measured (edge updates/s of a sweep,
-    medians of 3-5, alternating with and without): random graph of 300k nodes, B = 26 (62 MB of
-    potentials): 0.49 -> 1.1 G; 30k nodes, blocks of 64 (15 MB): 2.3 -> 2.7 G; 300x300 grid, blocks
-    of 64 (46 MB): 1.37 -> 1.55 G; 100x100 grid, blocks of 64 (5 MB): 3.5 -> 3.2 G; DRN-1H, blocks
-    of 64 (0.5 MB): 9.6 -> 7.6 G. Prefetching the variable's own rows of X and rhs as well (two runs,
+    Only blocks of several columns whose potentials exceed PREFETCH_BYTES prefetch: there neighbour rows
+    come from L3 or memory and the hints let those loads overlap, while closer to the core they only
+    cost issue slots. Measured (edge updates/s of a sweep, medians of 3-5, alternating with and
+    without): random graph of 300k nodes, B = 26 (62 MB of potentials): 0.49 -> 1.1 G; 30k nodes,
+    blocks of 64 (15 MB): 2.3 -> 2.7 G, blocks of 32 (7.7 MB): 2.2 -> 2.8 G; 300x300 grid, blocks of
+    64 (46 MB): 1.37 -> 1.55 G; 100x100 grid, blocks of 64 (5.1 MB): 3.5-3.9 -> 3.2-3.7 G; random graph
+    of 1k nodes, B = 256 (2 MB): 5.1 -> 4.7 G; DRN-1H, blocks of 64 (0.5 MB): 9.6 -> 7.6 G. The
+    threshold sits between the 5.1 MB grid (in order: its neighbour rows stream) and the 7.7 MB
+    random graph (its neighbour rows are scattered); a rule that looked at the graph's locality, not
+    only at the size, could do better. Prefetching the variable's own rows of X and rhs as well (two runs,
     medians of 5): a further +7-11 % on the 300x300 grid, +22-24 % on 300k nodes, -6 % / +17 % on 30k."""
     return PREFETCH_AHEAD if width > 1 and 8 * n * width > PREFETCH_BYTES else 0
 
