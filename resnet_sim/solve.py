@@ -137,6 +137,8 @@ def _warm(problem: Problem, warm_start, B: int):
     if x0.shape[0] != problem.n_free or x0.shape[1] not in (1, B):
         raise ValueError(f"warm_start must have shape ({problem.n_free}, {B}) or ({problem.n_free}, 1), "
                          f"got {x0.shape}")
+    if not np.all(np.isfinite(x0)):
+        raise ValueError("warm_start must be finite (volts)")
     x0 = np.broadcast_to(x0, (problem.n_free, B)).copy()
     if lam0 is not None:
         lam0 = np.broadcast_to(lam0, (lam0.shape[0], B)).copy()

@@ -266,3 +266,5 @@ def test_grid_is_two_coloured_and_any_order_solves():
     np.testing.assert_allclose(solve_cd(qp, colours=np.zeros(n * n, np.int64), tol=1e-13).x, exact, atol=1e-10)
     with pytest.raises(ValueError, match="colours must have shape"):
         solve_cd(qp, colours=np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match="x0 must be finite"):
+        solve_cd(qp, x0=np.full(n * n, np.nan))

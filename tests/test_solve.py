@@ -173,6 +173,8 @@ def test_warm_start_and_problem_reuse():
     assert warm.sweeps <= cold.sweeps
     with pytest.raises(ValueError):
         rs.solve(p, warm_start=np.zeros(p.n_free + 1))
+    with pytest.raises(ValueError, match="finite"):
+        rs.solve(p, warm_start=np.full(p.n_free, np.inf))
 
 
 def test_with_conductances_matches_recompile():

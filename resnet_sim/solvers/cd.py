@@ -731,6 +731,8 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
             x0 = x0[:, None]
         if x0.shape not in ((n, 1), (n, B)):
             raise ValueError(f"x0 must have shape ({n},), ({n}, 1) or ({n}, {B}), got {x0.shape}")
+        if not np.all(np.isfinite(x0)):
+            raise ValueError("x0 must be finite (volts)")
         X = np.array(np.broadcast_to(x0[k.perm], (n, B)), dtype=np.float64, order="C")
     if not _make_feasible(X, k.cnode, k.blo, k.bhi, k.ca, k.ck, k.cc):
         raise ValueError("the diode rows admit no x (conflicting bounds or a cycle of coupled rows); "
