@@ -419,7 +419,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", default="drn-xs,drn-1h,grid-100,grid-300,random-1k,random-30k")
     parser.add_argument("--batch", type=int, default=256, help="batch size B for families with .inputs")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--clarabel-samples", type=int, default=8, help="batch columns solved by Clarabel")
     parser.add_argument("--budget", type=float, default=30.0, help="seconds per method and problem (caps sweeps/repeats)")
     parser.add_argument("--no-active-set", default="",
