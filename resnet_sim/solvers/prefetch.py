@@ -1,6 +1,9 @@
 """A software prefetch for Numba kernels: ``prefetch(a, i)`` asks the CPU to bring the cache line holding
 a[i] (a 1-D array) towards L1 and returns nothing. It is a hint (LLVM's ``llvm.prefetch``, read, high
-locality): it never faults, so i may point past the end of a, and it changes no result, only timing."""
+locality): it never faults, so i may point past the end of a, and it changes no result, only timing.
+
+Its code is inlined into the kernels that call it (cd's, cached on disk by Numba): Numba's cache does
+not notice a change to this file, so after editing it delete resnet_sim/solvers/__pycache__."""
 
 from llvmlite import ir
 from numba import types
