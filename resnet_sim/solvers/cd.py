@@ -654,8 +654,8 @@ def column_blocks(k: KernelArrays):
 def block_width(n: int, B: int) -> int:
     """Columns solved together: all B when their (n, B) potentials and right-hand sides (16 n B bytes) fit
     in BLOCK_BYTES, else the largest power of two, at least MIN_BLOCK, that fits, else (nothing fits)
-    OUT_OF_CACHE_BLOCK. Columns are independent
-    problems, so a block runs its sweeps alone, its working set in cache. Measured on an AVX-512 machine
+    OUT_OF_CACHE_BLOCK. Columns are independent problems, so a block runs its sweeps alone, its working
+    set in cache. Measured on an AVX-512 machine
     (Zen 5, 1 MB L2, 32 MB L3; edge updates/s of a sweep, medians of 3 at each width): DRN-1H, B = 256:
     6.2 / 8.8 / 10.0 / 9.5 / 12.5 G in blocks of 16 / 32 / 64 / 128 / 256; 100×100 grid: 1.6 / 2.5 /
     3.1-3.3 / 2.3 / 1.9 G in blocks of 16 / 32 / 64 / 128 / 256; random graph of 30k nodes: 2.6 / 2.5 /
