@@ -34,7 +34,7 @@ from benchmarks.families import FAMILIES  # noqa: E402
 from resnet_sim.solvers import cd  # noqa: E402
 from resnet_sim.solvers.active_set import solve_active_set  # noqa: E402
 from resnet_sim.solvers.colouring import colour_variables  # noqa: E402
-from resnet_sim.solvers.prefetch import prefetch  # noqa: E402
+from resnet_sim.solvers.prefetch import prefetch_row  # noqa: E402
 from resnet_sim.solvers.qp import QP  # noqa: E402
 
 TARGET = 1e-9  # volts
@@ -167,8 +167,7 @@ def _gathers(count, indices, data, X, acc, ahead):
         while p + U(3) < end:
             if ahead > 0:
                 for q in range(p + U(ahead), min(p + U(ahead + 4), end)):
-                    for b in range(0, B, 8):
-                        prefetch(flat, U(indices[q]) * U(B) + U(b))
+                    prefetch_row(flat, U(indices[q]) * U(B), B)
             j0, j1, j2, j3 = U(indices[p]), U(indices[p + U(1)]), U(indices[p + U(2)]), U(indices[p + U(3)])
             v0, v1, v2, v3 = data[p], data[p + U(1)], data[p + U(2)], data[p + U(3)]
             for b in range(B):

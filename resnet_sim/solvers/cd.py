@@ -57,7 +57,7 @@ import numpy as np
 from numba import njit
 
 from .colouring import colour_variables
-from .prefetch import prefetch
+from .prefetch import prefetch, prefetch_row
 from .qp import QP, QPSolution
 
 # reassociation and contraction only: bounds use ±inf, so no "ninf"/"nnan" assumptions
@@ -214,6 +214,15 @@ def _scalar_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow
     return step
 
 
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _padded_term(indices, data, p, p1, i):
+    """(column, weight) of nonzero p if p < p1 (still in the row), else (i, 0.0): a term that adds nothing
+    and reads x_i's row, which the step reads anyway. Subscripts unsigned (``_U``)."""
+    if p < p1:
+        return _U(indices[p]), data[p]
+    return i, 0.0
+
+
 @njit(cache=True, fastmath=_FASTMATH)
 def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, X, scratch,
                 bind, sweep, omega, ahead):
@@ -236,12 +245,9 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
         if ahead > 0:  # its neighbour rows, then its own rows of X and of b (two more streams)
             future = min(i + ahead, n - 1)
             for p in range(_U(indptr[future]), _U(indptr[future + 1])):
-                row = _U(indices[p]) * _U(B)
-                for b in range(0, B, 8):  # one hint per 64-byte line, and the row's last element
-                    prefetch(flat, row + _U(b))
-                prefetch(flat, row + _U(B - 1))
+                prefetch_row(flat, _U(indices[p]) * _U(B), B)
             row = _U(future) * _U(B)
-            for b in range(0, B, 8):
+            for b in range(0, B, 8):  # own rows are consecutive: the next variable's hints cover the tail
                 prefetch(flat, row + _U(b))
                 prefetch(rhs_flat, row + _U(b))
         p, p1 = _U(indptr[i]), _U(indptr[i + 1])
@@ -249,14 +255,10 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
         # per pass, so acc is loaded and stored once per four (measured on DRNs, grids and random graphs,
         # B = 256: 1.1-1.2x faster than a separate pass for b_i; four terms per pass 1.2-1.7x faster than one;
         # the padded last pass instead of one pass per leftover term: 1.04-1.06x on random graphs and DRN-1H)
-        j0 = _U(indices[p]) if p < p1 else ii
-        v0 = data[p] if p < p1 else 0.0
-        j1 = _U(indices[p + _U(1)]) if p + _U(1) < p1 else ii
-        v1 = data[p + _U(1)] if p + _U(1) < p1 else 0.0
-        j2 = _U(indices[p + _U(2)]) if p + _U(2) < p1 else ii
-        v2 = data[p + _U(2)] if p + _U(2) < p1 else 0.0
-        j3 = _U(indices[p + _U(3)]) if p + _U(3) < p1 else ii
-        v3 = data[p + _U(3)] if p + _U(3) < p1 else 0.0
+        j0, v0 = _padded_term(indices, data, p, p1, ii)
+        j1, v1 = _padded_term(indices, data, p + _U(1), p1, ii)
+        j2, v2 = _padded_term(indices, data, p + _U(2), p1, ii)
+        j3, v3 = _padded_term(indices, data, p + _U(3), p1, ii)
         for b in range(B):
             acc[b] = rhs[ii, b] - ((v0 * X[j0, b] + v1 * X[j1, b]) + (v2 * X[j2, b] + v3 * X[j3, b]))
         p += _U(4)
@@ -267,12 +269,9 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
                 acc[b] -= (v0 * X[j0, b] + v1 * X[j1, b]) + (v2 * X[j2, b] + v3 * X[j3, b])
             p += _U(4)
         if p < p1:  # the last 1-3 terms in one pass, padded like the first four
-            j0 = _U(indices[p])
-            v0 = data[p]
-            j1 = _U(indices[p + _U(1)]) if p + _U(1) < p1 else ii
-            v1 = data[p + _U(1)] if p + _U(1) < p1 else 0.0
-            j2 = _U(indices[p + _U(2)]) if p + _U(2) < p1 else ii
-            v2 = data[p + _U(2)] if p + _U(2) < p1 else 0.0
+            j0, v0 = _U(indices[p]), data[p]
+            j1, v1 = _padded_term(indices, data, p + _U(1), p1, ii)
+            j2, v2 = _padded_term(indices, data, p + _U(2), p1, ii)
             for b in range(B):
                 acc[b] -= (v0 * X[j0, b] + v1 * X[j1, b]) + v2 * X[j2, b]
         if omega != 1.0:

@@ -1,12 +1,13 @@
 """A software prefetch for Numba kernels: ``prefetch(a, i)`` asks the CPU to bring the cache line holding
-a[i] (a 1-D array) towards L1 and returns nothing. It is a hint (LLVM's ``llvm.prefetch``, read, high
+a[i] (a 1-D array) towards L1 and returns nothing; ``prefetch_row(a, start, length)`` does so for every
+64-byte line of a[start:start + length] (a row of a C-order (n, B) array seen flat). It is a hint (LLVM's ``llvm.prefetch``, read, high
 locality): it never faults, so i may point past the end of a, and it changes no result, only timing.
 
 Its code is inlined into the kernels that call it (cd's, cached on disk by Numba): Numba's cache does
 not notice a change to this file, so after editing it delete resnet_sim/solvers/__pycache__."""
 
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -28,3 +29,12 @@ def prefetch(typingctx, array, index):
         return context.get_dummy_value()
 
     return types.void(array, index), codegen
+
+
+@njit(cache=True, inline="always")
+def prefetch_row(array, start, length):
+    """Prefetch a[start:start + length] of a 1-D float64 array: one hint per 8 elements (a 64-byte line)
+    and one for the last element, so a row that straddles a line boundary is covered."""
+    for offset in range(0, length, 8):
+        prefetch(array, start + offset)
+    prefetch(array, start + length - 1)
