@@ -74,6 +74,29 @@ def test_chain_that_must_split():
     np.testing.assert_allclose(sol.lam[:, 0], [2.0, 0.0, 2.0], atol=1e-9)
 
 
+def test_batched_traps_bind_and_shift():
+    """The two traps above with several right-hand sides at once (the batched kernel, where a variable
+    with one coupled row and one with two take different code paths): closed forms per column."""
+    # the trap (V -1k- b -1k- ground, diode b->c, c -1k- ground): on at 10 V and 6 V (b = c = V / 3), off at
+    # -4 V (b = -2 V, c = 0 V); plus d: 10 V -1k- d -1k- ground, diode d -> 1 V source, so d sits at its
+    # bound (1 V) and the global shift cannot lift b and c out of the trap: only the cluster shift can
+    V = np.array([10.0, 6.0, -4.0])
+    rhs = np.vstack([1e-3 * V, np.zeros(3), np.full(3, 10e-3)])
+    for cols in (slice(None), slice(0, 1)):  # batched kernel, and the scalar one
+        trap = solve_cd(QP(sp.csr_matrix(np.diag([2e-3, 1e-3, 2e-3])), rhs[:, cols], [0, 2], [1, -1],
+                           np.array([[0.0] * 3, [1.0] * 3])[:, cols]))
+        np.testing.assert_allclose(trap.x, np.array([[10 / 3, 2.0, -2.0], [10 / 3, 2.0, 0.0], [1.0] * 3])[:, cols],
+                                   atol=1e-9)
+        np.testing.assert_allclose(trap.lam, np.array([[10 / 3 / 1e3, 2 / 1e3, 0.0], [8e-3] * 3])[:, cols],
+                                   atol=1e-12)
+    # the chain x0 <= x1 <= x2 <= x3 with b scaled by 1, 2, -1: the monotone fit of b (pool the violators)
+    scale = np.array([1.0, 2.0, -1.0])
+    chain = solve_cd(QP(sp.csr_matrix(np.eye(4)), np.outer([1.0, -3.0, 3.0, -1.0], scale), [0, 1, 2], [1, 2, 3],
+                        np.zeros((3, 3))), x0=np.zeros(4))
+    np.testing.assert_allclose(chain.x, [[-1, -2, -1], [-1, -2, 0], [1, 2, 0], [1, 2, 1]], atol=1e-9)
+    assert chain.info["converged"] and np.all(chain.lam >= -1e-12)
+
+
 def test_clamps_to_fixed_sources():
     # 10 V -1k- x -1k- ground, diode x -> 1 V source: x = 1 V, diode current 9 mA - 1 mA = 8 mA;
     # the same node with a diode from a 6 V source instead (x >= 6 V) and pulled to 0 V through 2k.

@@ -38,10 +38,11 @@ the coupled rows). Sweeps stop when the largest change of a sweep is below ``tol
 criterion: on slowly converging, mesh-like circuits the error can be larger than the last step).
 Node steps can be over-relaxed (``omega``); ω = 1 is exact coordinate descent.
 
-Data layout: variables renumbered by colour, within a colour the unconstrained ones first, then those
-with static bounds only, then those with coupled rows, each group by number of neighbours (so the
-branches on bounds and the length of the inner loop change rarely), then in their original order
-(neighbours stay close in memory); the
+Data layout: variables renumbered by colour; within a colour, for B = 1, the unconstrained ones first,
+then those with static bounds only, then those with coupled rows, each group by number of neighbours
+(so the branches on bounds and the length of the inner loop change rarely), then in their original
+order (neighbours stay close in memory); for B > 1 by number of neighbours, then in their original
+order (see ``kernel_arrays``); coupled rows in the order the sweep first meets them; the
 off-diagonal part of L as CSR (int32 column indices) in that order with each row divided by L_ii (so a
 node step is one dot product, b/L_ii likewise); bounds and coupled-row lists only for the variables that
 have any (``bref`` maps a variable to them); X is (n, B) C-order, so the inner loop over the batch is
@@ -171,6 +172,26 @@ def _constrain(acc, t, blo, bhi, cptr, cother, crow, cside, cc, X, low, high, bi
 
 
 @njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _one_coupled_row(acc, t, q, blo, bhi, cother, crow, cside, cc, X, bind, sweep):
+    """``_constrain`` for a variable with exactly one coupled row (entry q of its list), in one pass over
+    the batch (measured 1.16x faster on a 300x300 grid, B = 88, than the general form's five passes).
+    With one row, the row binds when it cuts acc short and is at least as tight as the static bound."""
+    j, r = _U(cother[q]), _U(crow[q])
+    if cside[q] > 0:
+        for b in range(len(acc)):
+            limit = X[j, b] + cc[r, b]
+            high = min(bhi[t, b], limit)
+            bind[r, b] = sweep if acc[b] > high and limit <= bhi[t, b] else bind[r, b]
+            acc[b] = min(max(acc[b], blo[t, b]), high)
+    else:
+        for b in range(len(acc)):
+            limit = X[j, b] - cc[r, b]
+            low = max(blo[t, b], limit)
+            bind[r, b] = sweep if acc[b] < low and limit >= blo[t, b] else bind[r, b]
+            acc[b] = min(max(acc[b], low), bhi[t, b])
+
+
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
 def _row_residual(indptr, indices, data, x, i, u):
     """u − Σ_p data[p] x[indices[p]] over row i (B = 1); rows of 8 or more terms use four partial sums,
     so the adds do not wait on each other (measured: DRN rows about 1.5× faster). Subscripts are
@@ -230,8 +251,9 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
 
     data and rhs are scaled by 1/L_ii; scratch is (4, B). Every inner loop runs over the contiguous batch
     axis (SIMD); B = 1 takes ``_scalar_sweep``. A coupled row that cuts a step short gets
-    bind[row, column] = sweep. ahead > 0: prefetch the neighbour rows of variable i + ahead, and its own
-    rows of X and rhs, while variable i is stepped (see ``prefetch_ahead``); 0: no prefetch.
+    bind[row, column] = sweep. ahead > 0: prefetch the neighbour rows of variable i + ahead, its own rows
+    of X and rhs and, if it is constrained, its rows of blo, bhi, cc and bind, while variable i is stepped
+    (see ``prefetch_ahead``); 0: no prefetch.
     """
     n, B = X.shape
     if B == 1:
@@ -239,6 +261,8 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
                              X.reshape(n), X, bind, sweep, omega)
     acc, stepv, low, high = scratch[0], scratch[1], scratch[2], scratch[3]
     flat, rhs_flat = X.reshape(X.size), rhs.reshape(rhs.size)
+    blo_flat, bhi_flat, cc_flat, bind_flat = blo.reshape(blo.size), bhi.reshape(bhi.size), cc.reshape(cc.size), \
+        bind.reshape(bind.size)
     stepv[:] = 0.0
     for i in range(n):
         ii = _U(i)
@@ -250,6 +274,13 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
             for b in range(0, B, 8):  # own rows are consecutive: the next variable's hints cover the tail
                 prefetch(flat, row + _U(b))
                 prefetch(rhs_flat, row + _U(b))
+            tf = bref[future]
+            if tf >= 0:  # and its rows of the bounds, of the coupled rows' offsets and of their bind marks
+                prefetch_row(blo_flat, _U(tf) * _U(B), B)
+                prefetch_row(bhi_flat, _U(tf) * _U(B), B)
+                for q in range(cptr[tf], cptr[tf + 1]):
+                    prefetch_row(cc_flat, _U(crow[q]) * _U(B), B)
+                    prefetch_row(bind_flat, _U(crow[q]) * _U(B), B)
         p, p1 = _U(indptr[i]), _U(indptr[i + 1])
         # the first four terms (missing ones: weight 0 on x_i) in the pass that loads b_i, then four terms
         # per pass, so acc is loaded and stored once per four (measured on DRNs, grids and random graphs,
@@ -288,7 +319,10 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
                 stepv[b] = max(stepv[b], abs(u - X[ii, b]))
                 X[ii, b] = u
         else:
-            _constrain(acc, t, blo, bhi, cptr, cother, crow, cside, cc, X, low, high, bind, sweep)
+            if cptr[t + 1] - cptr[t] == 1:
+                _one_coupled_row(acc, t, cptr[t], blo, bhi, cother, crow, cside, cc, X, bind, sweep)
+            else:
+                _constrain(acc, t, blo, bhi, cptr, cother, crow, cside, cc, X, low, high, bind, sweep)
             for b in range(B):
                 stepv[b] = max(stepv[b], abs(acc[b] - X[ii, b]))
                 X[ii, b] = acc[b]
@@ -600,9 +634,13 @@ class KernelArrays(NamedTuple):
 def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     """Renumber ``qp`` by colour (stable) and lay it out for the kernels (see the module docstring)."""
     n = qp.n
-    # within a colour: unconstrained variables first, then those with static bounds only, then those
-    # with coupled rows (predictable branches on bref and cptr), then by number of neighbours (a
-    # predictable inner-loop length), then the circuit's own order, which keeps neighbours close in memory
+    # within a colour, for B = 1: unconstrained variables first, then those with static bounds only, then
+    # those with coupled rows (predictable branches on bref and cptr), then by number of neighbours (a
+    # predictable inner-loop length), then the circuit's own order, which keeps neighbours close in memory.
+    # For B > 1 a mispredicted branch is shared by the whole batch, so the kinds stay mixed and the
+    # circuit's order is broken only by the number of neighbours: on a 300x300 grid, B = 88, the sorted
+    # kinds made three passes over the grid per colour, each reading the neighbour rows afresh (1.19x
+    # faster unsorted; random graph of 30k nodes, B = 256, and DRN-1H: no change)
     degree = np.diff(qp.L.indptr)
     free_a, free_k = qp.a >= 0, qp.k >= 0
     coupled = np.flatnonzero(free_a & free_k)
@@ -611,7 +649,7 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     kind[qp.k[free_k]] = 1
     kind[qp.a[coupled]] = 2
     kind[qp.k[coupled]] = 2
-    perm = np.lexsort((degree, kind, colours)).astype(np.int64)  # new index -> old
+    perm = np.lexsort((degree, kind, colours) if qp.batch == 1 else (degree, colours)).astype(np.int64)  # new -> old
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
     L = qp.L
@@ -623,6 +661,9 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     rowsum = np.asarray(L.sum(axis=1)).ravel()[perm]  # 1ᵀL: conductance to fixed nodes for a Laplacian
     gnode = np.flatnonzero(rowsum).astype(np.int64)
 
+    # coupled rows in the order the sweep first meets them, so that their rows of cc and bind are read
+    # nearly in sequence (on a 300x300 grid, B = 88, in the circuit's order they were random reads: 1.17x)
+    coupled = coupled[np.argsort(np.minimum(rank[qp.a[coupled]], rank[qp.k[coupled]]), kind="stable")]
     ca, ck = rank[qp.a[coupled]], rank[qp.k[coupled]]
     cnode = np.flatnonzero(kind[perm] > 0).astype(np.int64)
     bref = np.full(n, -1, np.int64)
@@ -638,7 +679,7 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
 _COLUMN_FIELDS = ("rhs", "blo", "bhi", "cc", "bsum")
 BLOCK_BYTES = 16e6  # a column block's potentials and right-hand sides should fit in this much cache (~L3 / 2)
 MIN_BLOCK = 32  # but a block has at least this many columns: narrower SIMD loops over the batch run slower
-OUT_OF_CACHE_BLOCK = 64  # when not even MIN_BLOCK columns fit: out of cache at any width, the wider loop wins
+OUT_OF_CACHE_BLOCK = 48  # when not even MIN_BLOCK columns fit: out of cache at any width (see block_width)
 
 
 def column_blocks(k: KernelArrays):
@@ -659,8 +700,10 @@ def block_width(n: int, B: int) -> int:
     6.2 / 8.8 / 10.0 / 9.5 / 12.5 G in blocks of 16 / 32 / 64 / 128 / 256; 100×100 grid: 1.6 / 2.5 /
     3.1-3.3 / 2.3 / 1.9 G in blocks of 16 / 32 / 64 / 128 / 256; random graph of 30k nodes: 2.6 / 2.5 /
     2.0 / 1.8 G in blocks of 32 / 64 / 128 / 256 (with prefetching, which only blocks of 64 had then:
-    2.8 G in blocks of 32, 2.3 G in blocks of 64); 300×300 grid, B = 88 (out of cache at any width):
-    1.1 / 1.5 / 1.5 G in blocks of 32 / 64 / 88. On an AVX2 machine with a smaller cache an earlier
+    2.8 G in blocks of 32, 2.3 G in blocks of 64). Out of cache at any width (after the prefetch of the
+    constraint rows; medians of 3): 300×300 grid, B = 88: 2.6 / 3.1 / 2.7 / 2.3 G in blocks of 32 / 48
+    / 64 / 88, B = 256: 2.9 / 3.1 / 2.5 / 2.3 G in blocks of 32 / 48 / 64 / 128; random graph of 300k
+    nodes, B = 256: 1.9 / 1.7 / 1.4 G in blocks of 32 / 48 / 64. On an AVX2 machine with a smaller cache an earlier
     version preferred 2 MB blocks (DRN-1H: 4.7 G unblocked, 5.7 G in blocks of 64)."""
     if 16 * n * B <= BLOCK_BYTES:
         return max(B, 1)
@@ -689,7 +732,9 @@ def prefetch_ahead(n: int, width: int) -> int:
     threshold sits between the 5.1 MB grid (in order: its neighbour rows stream) and the 7.7 MB
     random graph (its neighbour rows are scattered); a rule that looked at the graph's locality, not
     only at the size, could do better. Prefetching the variable's own rows of X and rhs as well (two runs,
-    medians of 5): a further +7-11 % on the 300x300 grid, +22-24 % on 300k nodes, -6 % / +17 % on 30k."""
+    medians of 5): a further +7-11 % on the 300x300 grid, +22-24 % on 300k nodes, -6 % / +17 % on 30k.
+    With the rows of the bounds and coupled rows too, all hints against none (medians of 3): 300k nodes,
+    B = 26: 0.60 -> 1.86 G; 300x300 grid, B = 88 (blocks of 48): 2.3 -> 3.4 G."""
     return PREFETCH_AHEAD if width > 1 and 8 * n * width > PREFETCH_BYTES else 0
 
 
