@@ -228,6 +228,22 @@ def _scalar_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow
         if t >= 0:
             if cptr[t] == cptr[t + 1]:  # static bounds only
                 u = min(max(u, blo[t, 0]), bhi[t, 0])
+            elif cptr[t + 1] - cptr[t] == 1:
+                # one coupled row: ``_one_coupled_row`` in scalar form, without the loops of _clip_coupled
+                # (1.15x on a 300x300 grid, 1.34x on a 100x100 grid; one inlined helper shared with the
+                # batched kernel, returning from each branch, ran 2-5x slower in both)
+                q = cptr[t]
+                j, r = _U(cother[q]), _U(crow[q])
+                if cside[q] > 0:
+                    limit = x[j] + cc[r, 0]
+                    high = min(bhi[t, 0], limit)
+                    bind[r, 0] = sweep if u > high and limit <= bhi[t, 0] else bind[r, 0]
+                    u = min(max(u, blo[t, 0]), high)
+                else:
+                    limit = x[j] - cc[r, 0]
+                    low = max(blo[t, 0], limit)
+                    bind[r, 0] = sweep if u < low and limit >= blo[t, 0] else bind[r, 0]
+                    u = min(max(u, low), bhi[t, 0])
             else:
                 u = _clip_coupled(u, t, 0, blo, bhi, cptr, cother, crow, cside, cc, X, bind, sweep)
         step = max(step, abs(u - x[i]))
