@@ -143,11 +143,12 @@ def synthetic_batch(qp: QP, batch: int, max_bytes: float = 64e6, seed: int = 1) 
 
 # ---- (a) sweep throughput --------------------------------------------------------------------------
 @njit  # not cached: Numba's cache would keep a stale copy of cd's kernels after they change
-def _sweeps(count, indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, X, scratch, bind, ahead):
+def _sweeps(count, indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, group, X, scratch, bind,
+            ahead):
     """``count`` node sweeps back to back inside one compiled call (no Python dispatch between them)."""
     step = 0.0
     for s in range(count):
-        step = cd._node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, X,
+        step = cd._node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, group, X,
                               scratch, bind, s + 1, 1.0, ahead)
     return step
 
@@ -220,14 +221,15 @@ def sweep_throughput(qp: QP, colours: np.ndarray, bw: float, copy: CopyPeer, rep
     for _, kb in cd.column_blocks(k):
         X = np.zeros((n, kb.rhs.shape[1]))
         cd._make_feasible(X, kb.cnode, kb.blo, kb.bhi, kb.ca, kb.ck, kb.cc)
-        blocks.append((kb, X, np.empty((4, X.shape[1])), np.zeros((len(kb.ca), X.shape[1]), np.int64)))
+        scratch = np.empty((cd.GROUP_ROW0 + cd.GROUP_MAX, X.shape[1]))
+        blocks.append((kb, X, scratch, np.zeros((len(kb.ca), X.shape[1]), np.int64)))
     nnz = len(k.indices)
     count = max(1, int(2e8 // max(nnz * B, 1)))
 
     def sweeps():
         for kb, X, scratch, bind in blocks:
             _sweeps(count, kb.indptr, kb.indices, kb.data, kb.rhs, kb.bref, kb.blo, kb.bhi, kb.cptr, kb.cother,
-                    kb.crow, kb.cside, kb.cc, X, scratch, bind, cd.prefetch_ahead(n, X.shape[1]))
+                    kb.crow, kb.cside, kb.cc, kb.group, X, scratch, bind, cd.prefetch_ahead(n, X.shape[1]))
 
     def gathers():
         for kb, X, _, _ in blocks:

@@ -185,6 +185,32 @@ def test_prefetching_sweeps_give_the_same_answer(monkeypatch):
     np.testing.assert_allclose(hinted.x, cvxpy_solution(qp), rtol=0, atol=1e-7)
 
 
+def test_row_groups_give_the_ungrouped_answer(monkeypatch):
+    """Rows with one neighbour list (a dense 20 x 40 bipartite layer, as in a DRN) are stepped in runs of
+    up to GROUP_MAX when a block's potentials exceed GROUP_BYTES (forced here): the same x as row by row,
+    with bounds and coupled rows on grouped rows, and the cvxpy answer."""
+    from resnet_sim.solvers import cd
+
+    rng = np.random.default_rng(21)
+    n_a, n_b, B = 20, 40, 5
+    n = n_a + n_b
+    edges = [(i, n_a + j) for i in range(n_a) for j in range(n_b)]
+    L = laplacian(n, edges, rng.uniform(0.1, 1.0, len(edges)), rng.uniform(0.01, 0.5, n))
+    # bounds x_3 <= c and x_25 >= -c (one fixed end, index -1); coupled rows 7 -> 30 and 41 -> 12
+    a, k = np.array([3, -1, 7, 41]), np.array([-1, 25, 30, 12])
+    y = np.vstack([rng.normal(size=(n, B)), np.zeros((1, B))])  # row n: the fixed end at 0 V
+    c = y[a] - y[k] + rng.uniform(0, 0.3, (len(a), B))
+    qp = QP(L, rng.normal(size=(n, B)), a, k, c)
+    group = cd.kernel_arrays(qp, colour_variables(qp)).group
+    assert sorted(group[group > 1]) == [4, 8, 16, 16, 16]  # 20 rows: 16 + 4; 40 rows: 16 + 16 + 8
+    plain = solve_cd(qp, tol=1e-12)
+    monkeypatch.setattr(cd, "GROUP_BYTES", 0)
+    grouped = solve_cd(qp, tol=1e-12)
+    assert grouped.info["converged"]
+    np.testing.assert_allclose(grouped.x, plain.x, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(grouped.x, cvxpy_solution(qp), rtol=0, atol=1e-7)
+
+
 def test_warm_start_from_solution_takes_one_sweep():
     qp = random_qp(np.random.default_rng(3), 50, 10, 10, B=2)
     sol = solve_cd(qp, tol=1e-11)
