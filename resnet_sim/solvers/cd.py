@@ -47,7 +47,9 @@ off-diagonal part of L as CSR (int32 column indices) in that order with each row
 node step is one dot product, b/L_ii likewise); bounds and coupled-row lists only for the variables that
 have any (``bref`` maps a variable to them); X is (n, B) C-order, so the inner loop over the batch is
 contiguous (B = 1: a scalar loop over 1-D views). Columns are solved in blocks of ``block_width``
-columns, each to its own convergence, so that a block's potentials stay in cache across sweeps.
+columns, each to its own convergence, so that a block's potentials stay in cache across sweeps. In
+large blocks, runs of rows with one neighbour list (dense layers) form their sums together
+(``row_groups``).
 """
 
 from __future__ import annotations
