@@ -197,57 +197,65 @@ def _gathers(count, indices, data, X, acc, ahead):
     return total
 
 
-def sweep_throughput(qp: QP, colours: np.ndarray, bw: float, copy: CopyPeer, repeats: int) -> dict:
-    """Time of one node sweep (the edge updates) over all B columns on a feasible X, as ``solve_cd`` runs
-    it: in column blocks of ``cd.block_width`` columns, each block's sweeps back to back. Edge updates per
-    second and the ratio of the layout-independent minimum traffic to the bandwidth bound. Timed as the
-    median over ``repeats`` calls of ``count`` sweeps of every block (about 2e8 edge updates per call),
-    each block's inside one compiled loop, so a small circuit's sweep is not swamped by Python's call
-    overhead.
+class SweepTimer:
+    """Times one node sweep (the edge updates) of ``qp`` over all B columns on a feasible X, as ``solve_cd``
+    runs it: in column blocks of ``cd.block_width`` columns, each block's sweeps back to back. ``sample``
+    times one call of ``count`` sweeps of every block (about 2e8 edge updates, each block's inside one
+    compiled loop, so a small circuit's sweep is not swamped by Python's call overhead), then the
+    gathers-only peer, then three copies of ``copy``; ``result`` turns the medians of several samples into
+    edge updates per second and ratios.
 
     Minimum bytes per sweep of a block of width w: 12 per off-diagonal nonzero (int32 index + float64
     value), 8 per row pointer, 24 per variable and column (b read, x read, x written), 16 per bounded
     variable and column (lo, hi); neighbour values are assumed to come from cache. ratio = (bytes /
-    time) / bandwidth, the bandwidth measured at the same time: ``copy`` runs interleaved with the sweep
-    calls (sweeps, gathers, best of 3 copies, repeated) and the median of its best-of-3 counts (this shared
-    machine's speed drifts by 30-50 % over minutes, which would otherwise enter the ratio);
-    ratio_to_run_bound uses ``bw``, the run's best-of-9 bound, instead. gather_ratio: the same bytes over the time of ``_gathers`` (reading the
-    neighbour rows alone, in the sweep's order), the ratio a sweep would reach if all else were free.
+    time) / bandwidth, the bandwidth measured at the same time: the median over samples of the best of
+    their three copies (this shared machine's speed drifts by 30-50 % over minutes, which would otherwise
+    enter the ratio); ratio_to_run_bound uses the run's best-of-9 bound instead. gather_ratio: the same
+    bytes over the time of ``_gathers`` (reading the neighbour rows alone, in the sweep's order), the
+    ratio a sweep would reach if all else were free.
     """
-    n, B = qp.n, qp.batch
-    width = cd.block_width(n, B)
-    k = cd.kernel_arrays(qp, colours)
-    blocks = []
-    for _, kb in cd.column_blocks(k):
-        X = np.zeros((n, kb.rhs.shape[1]))
-        cd._make_feasible(X, kb.cnode, kb.blo, kb.bhi, kb.ca, kb.ck, kb.cc)
-        scratch = np.empty((cd.GROUP_ROW0 + cd.GROUP_MAX, X.shape[1]))
-        blocks.append((kb, X, scratch, np.zeros((len(kb.ca), X.shape[1]), np.int64)))
-    nnz = len(k.indices)
-    count = max(1, int(2e8 // max(nnz * B, 1)))
 
-    def sweeps():
-        for kb, X, scratch, bind in blocks:
-            _sweeps(count, kb.indptr, kb.indices, kb.data, kb.rhs, kb.bref, kb.blo, kb.bhi, kb.cptr, kb.cother,
-                    kb.crow, kb.cside, kb.cc, kb.group, X, scratch, bind, cd.prefetch_ahead(n, X.shape[1]))
+    def __init__(self, qp: QP, colours: np.ndarray):
+        self.n, self.B = qp.n, qp.batch
+        self.width = cd.block_width(self.n, self.B)
+        k = cd.kernel_arrays(qp, colours)
+        self.blocks = []
+        for _, kb in cd.column_blocks(k):
+            X = np.zeros((self.n, kb.rhs.shape[1]))
+            cd._make_feasible(X, kb.cnode, kb.blo, kb.bhi, kb.ca, kb.ck, kb.cc)
+            scratch = np.empty((cd.GROUP_ROW0 + cd.GROUP_MAX, X.shape[1]))
+            self.blocks.append((kb, X, scratch, np.zeros((len(kb.ca), X.shape[1]), np.int64)))
+        self.nnz, self.n_bounded = len(k.indices), len(k.cnode)
+        self.count = max(1, int(2e8 // max(self.nnz * self.B, 1)))
+        self.sweeps()
+        self.gathers()
 
-    def gathers():
-        for kb, X, _, _ in blocks:
-            ahead = cd.prefetch_ahead(n, X.shape[1]) * max(nnz // max(n, 1), 1)  # variables -> nonzeros
-            _gathers(count, kb.indices, kb.data, X, np.empty(X.shape[1]), ahead)
+    def sweeps(self) -> None:
+        for kb, X, scratch, bind in self.blocks:
+            _sweeps(self.count, kb.indptr, kb.indices, kb.data, kb.rhs, kb.bref, kb.blo, kb.bhi, kb.cptr, kb.cother,
+                    kb.crow, kb.cside, kb.cc, kb.group, X, scratch, bind, cd.prefetch_ahead(self.n, X.shape[1]))
 
-    sweeps()
-    gathers()
-    times = np.array([[timed(sweeps, 1)[0], timed(gathers, 1)[0], min(timed(copy.run, 1)[0] for _ in range(3))]
-                      for _ in range(repeats)])
-    t, t_gather = np.median(times[:, :2], axis=0) / count
-    now = copy.GBps(float(np.median(times[:, 2])))
-    nbytes = len(blocks) * (12 * nnz + 8 * (n + 1)) + 24 * n * B + 16 * len(k.cnode) * B
-    working_set = 12 * nnz + 8 * (n + 1) + (24 + 8) * n * width + 16 * len(k.cnode) * width  # one block
-    return {"B": B, "block": width, "sweep_s": t, "sweeps_per_call": count, "edge_updates_per_s": nnz * B / t,
-            "bytes_per_sweep": nbytes, "bytes_per_edge_update": nbytes / (nnz * B), "effective_GBps": nbytes / t / 1e9,
-            "copy_GBps": now, "ratio_to_bandwidth": nbytes / t / 1e9 / now, "ratio_to_run_bound": nbytes / t / 1e9 / bw,
-            "working_set_MB": working_set / 1e6, "gather_s": t_gather, "gather_ratio": nbytes / t_gather / 1e9 / now}
+    def gathers(self) -> None:
+        for kb, X, _, _ in self.blocks:
+            ahead = cd.prefetch_ahead(self.n, X.shape[1]) * max(self.nnz // max(self.n, 1), 1)  # variables -> nonzeros
+            _gathers(self.count, kb.indices, kb.data, X, np.empty(X.shape[1]), ahead)
+
+    def sample(self, copy: CopyPeer) -> tuple[float, float, float]:
+        """(sweep call s, gathers call s, best of 3 copies s)."""
+        return timed(self.sweeps, 1)[0], timed(self.gathers, 1)[0], min(timed(copy.run, 1)[0] for _ in range(3))
+
+    def result(self, samples: list, bw: float, copy: CopyPeer) -> dict:
+        n, B, nnz = self.n, self.B, self.nnz
+        times = np.array(samples)
+        t, t_gather = np.median(times[:, :2], axis=0) / self.count
+        now = copy.GBps(float(np.median(times[:, 2])))
+        nbytes = len(self.blocks) * (12 * nnz + 8 * (n + 1)) + 24 * n * B + 16 * self.n_bounded * B
+        working_set = 12 * nnz + 8 * (n + 1) + (24 + 8) * n * self.width + 16 * self.n_bounded * self.width  # one block
+        return {"B": B, "block": self.width, "sweep_s": t, "sweeps_per_call": self.count, "samples": len(samples),
+                "edge_updates_per_s": nnz * B / t, "bytes_per_sweep": nbytes, "bytes_per_edge_update": nbytes / (nnz * B),
+                "effective_GBps": nbytes / t / 1e9, "copy_GBps": now, "ratio_to_bandwidth": nbytes / t / 1e9 / now,
+                "ratio_to_run_bound": nbytes / t / 1e9 / bw, "working_set_MB": working_set / 1e6, "gather_s": t_gather,
+                "gather_ratio": nbytes / t_gather / 1e9 / now}
 
 
 # ---- (b) time to 1e-9 V ----------------------------------------------------------------------------
@@ -364,7 +372,8 @@ def markdown(result: dict, command: str) -> str:
         "sweeps (the median of best-of-3 copies: 'copy GB/s'), the bandwidth at the same time, since this shared machine's speed "
         "drifts by 30-50 % over minutes.", "",
         "## (a) CD sweep throughput (single thread, node steps only)", "",
-        "Sweep time: median over calls of about 2e8 edge updates each, the sweeps run back to back inside one "
+        f"Sweep time: median over {result['args']['rounds']} calls of about 2e8 edge updates each, taken in rounds over all "
+        "configurations (each call followed by its gathers-only peer and three copies), the sweeps run back to back inside one "
         "compiled loop (Python's call overhead excluded), in the column blocks `solve_cd` uses (block: columns swept together, `cd.block_width`; the matrix is read once per block). Bytes per sweep (minimum, layout-independent): 12 per off-diagonal nonzero, 8 per row pointer, 24 per "
         "variable × column (b, x read, x written), 16 per bounded variable × column; neighbour values assumed "
         "cached. Ratio = (bytes / sweep time) / copy GB/s; 'to run bound' divides by the run's bound instead. 'x_j GB/s' is the other view: every edge "
@@ -447,17 +456,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", default="drn-xs,drn-1h,grid-100,grid-300,random-1k,random-30k")
     parser.add_argument("--batch", type=int, default=256, help="batch size B for families with .inputs")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per solve (medians)")
+    parser.add_argument("--rounds", type=int, default=9, help="throughput samples per configuration, in rounds")
     parser.add_argument("--clarabel-samples", type=int, default=8, help="batch columns solved by Clarabel")
     parser.add_argument("--budget", type=float, default=30.0, help="seconds per method and problem (caps sweeps/repeats)")
     parser.add_argument("--no-active-set", default="",
                         help="comma-separated families where active-set is skipped: cd at tol 1e-13 is then x_ref")
     parser.add_argument("--throughput-only", default="random-300k", help="families measured for (a) only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    parser.add_argument("--quick", action="store_true", help="drn-xs, grid-100 and random-1k, B = 16, 1 repeat")
+    parser.add_argument("--quick", action="store_true", help="drn-xs, grid-100 and random-1k, B = 16, 1 repeat, 3 rounds")
     args = parser.parse_args(argv)
     if args.quick:
         args.families, args.batch, args.repeats, args.budget, args.clarabel_samples = "drn-xs,grid-100,random-1k", 16, 1, 5.0, 2
+        args.rounds = 3
         args.throughput_only = ""
     numba.set_num_threads(1)
     command = "python benchmarks/solver.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -469,20 +480,33 @@ def main(argv=None) -> int:
     warm_up()
     slow_as = set(args.no_active_set.split(","))
     throughput_only = set(args.throughput_only.split(","))
+    families = []  # (fam record, single QP, batch QP or None, colours)
+    timers = []  # (fam record, SweepTimer)
     for name in args.families.split(",") + [f for f in args.throughput_only.split(",") if f]:
         single, multi, t_compile, sizes = family_qps(name, args.batch)
         t = time.perf_counter()
         colours = colour_variables(single)
         fam = {"name": name, "sizes": sizes, "compile_s": t_compile, "colour_s": time.perf_counter() - t,
                "n_colours": int(colours.max() + 1), "throughput": [], "solves": []}
+        families.append((fam, single, multi, colours))
         for qp in (single, multi if multi is not None else synthetic_batch(single, args.batch)):
-            if qp is None:
-                continue
-            tp = sweep_throughput(qp, colours, bw["bound_GBps"], copy, args.repeats)
-            fam["throughput"].append(tp)
-            print(f"{name} B={qp.batch}: sweep {fmt_t(tp['sweep_s'])}, {tp['edge_updates_per_s'] / 1e6:.0f} M edge "
-                  f"updates/s, copy {tp['copy_GBps']:.1f} GB/s, ratio {tp['ratio_to_bandwidth']:.2f} "
-                  f"(to the run's bound {tp['ratio_to_run_bound']:.2f})", flush=True)
+            if qp is not None:
+                timers.append((fam, SweepTimer(qp, colours)))
+    # throughput in rounds over all configurations, so that each one's samples spread over the minutes the
+    # section takes and a slow spell of the shared machine does not fall on one configuration alone
+    samples = [[] for _ in timers]
+    for _ in range(args.rounds):
+        for (fam, timer), out in zip(timers, samples):
+            out.append(timer.sample(copy))
+    for (fam, timer), out in zip(timers, samples):
+        tp = timer.result(out, bw["bound_GBps"], copy)
+        fam["throughput"].append(tp)
+        print(f"{fam['name']} B={tp['B']}: sweep {fmt_t(tp['sweep_s'])}, {tp['edge_updates_per_s'] / 1e6:.0f} M edge "
+              f"updates/s, copy {tp['copy_GBps']:.1f} GB/s, ratio {tp['ratio_to_bandwidth']:.2f} "
+              f"(to the run's bound {tp['ratio_to_run_bound']:.2f})", flush=True)
+    del timers
+    for fam, single, multi, colours in families:
+        name = fam["name"]
         for qp in (single, multi):
             if qp is None or name in throughput_only:
                 continue
