@@ -280,10 +280,10 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
 
     data and rhs are scaled by 1/L_ii; scratch is (GROUP_ROW0 + GROUP_MAX, B); group: ``row_groups`` (all 1:
     every row on its own). Every inner loop runs over the contiguous batch axis (SIMD); B = 1 takes
-    ``_scalar_sweep``. A coupled row that cuts a step short gets
-    bind[row, column] = sweep. ahead > 0: prefetch the neighbour rows of variable i + ahead, its own rows
-    of X and rhs and, if it is constrained, its rows of blo, bhi, cc and bind, while variable i is stepped
-    (see ``prefetch_ahead``); 0: no prefetch.
+    ``_scalar_sweep``. A coupled row that cuts a step short gets bind[row, column] = sweep. ahead > 0:
+    prefetch the neighbour rows of variable i + ahead, its own rows of X and rhs and, if it is
+    constrained, its rows of blo, bhi, cc and bind, while variable i is stepped (see ``prefetch_ahead``);
+    0: no prefetch.
     """
     n, B = X.shape
     if B == 1:
@@ -315,9 +315,11 @@ def _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, 
         if g != 1:  # in a group of rows with the same neighbours (``row_groups``): all its sums at its head
             if g > 1:
                 _group_sums(indptr, indices, data, rhs, X, scratch, i, g)
+            # copied into acc, so that the one finishing pass below serves both paths (finishing through an
+            # inlined helper, or through an array variable set in either branch, ran 3x slower on grids)
             sums_row = GROUP_ROW0 + (0 if g > 1 else -g)
-            for b in range(B):  # a copy, so that one finishing pass below serves both paths (the same code
-                acc[b] = scratch[sums_row, b]  # reached through an inlined helper or an array variable ran 3x slower)
+            for b in range(B):
+                acc[b] = scratch[sums_row, b]
         else:
             p, p1 = _U(indptr[i]), _U(indptr[i + 1])
             # the first four terms (missing ones: weight 0 on x_i) in the pass that loads b_i, then four terms
