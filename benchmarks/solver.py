@@ -233,11 +233,12 @@ class SweepTimer:
     def sweeps(self) -> None:
         for kb, X, scratch, bind in self.blocks:
             _sweeps(self.count, kb.indptr, kb.indices, kb.data, kb.rhs, kb.bref, kb.blo, kb.bhi, kb.cptr, kb.cother,
-                    kb.crow, kb.cside, kb.cc, kb.group, X, scratch, bind, cd.prefetch_ahead(self.n, X.shape[1]))
+                    kb.crow, kb.cside, kb.cc, kb.group, X, scratch, bind,
+                    cd.prefetch_ahead(self.n, X.shape[1], self.nnz))
 
     def gathers(self) -> None:
         for kb, X, _, _ in self.blocks:
-            ahead = cd.prefetch_ahead(self.n, X.shape[1]) * max(self.nnz // max(self.n, 1), 1)  # variables -> nonzeros
+            ahead = cd.prefetch_ahead(self.n, X.shape[1], self.nnz) * max(self.nnz // max(self.n, 1), 1)  # -> nonzeros
             _gathers(self.count, kb.indices, kb.data, X, np.empty(X.shape[1]), ahead)
 
     def sample(self, copy: CopyPeer) -> tuple[float, float, float]:

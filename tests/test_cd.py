@@ -168,21 +168,24 @@ def test_column_blocks_give_the_unblocked_answer(monkeypatch):
 
 
 def test_prefetching_sweeps_give_the_same_answer(monkeypatch):
-    """Blocks over PREFETCH_BYTES prefetch neighbour rows; the hints change timing only: the same iterates
-    (bit for bit, same sweeps) as without them, and the cvxpy answer."""
+    """Sweeps over PREFETCH_BYTES prefetch (batched: neighbour and own rows; B = 1: the streams); the hints
+    change timing only: the same iterates (bit for bit, same sweeps) as without them, and the cvxpy answer."""
     from resnet_sim.solvers import cd
 
-    assert cd.prefetch_ahead(300_000, 26) == cd.PREFETCH_AHEAD  # 62 MB of potentials
-    assert cd.prefetch_ahead(1034, 64) == 0  # 0.5 MB: in cache
-    assert cd.prefetch_ahead(10**7, 1) == 0  # B = 1 runs the scalar sweep
-    qp = random_qp(np.random.default_rng(12), 60, 12, 15, B=9)
-    plain = solve_cd(qp, tol=1e-12)
-    monkeypatch.setattr(cd, "PREFETCH_BYTES", 0)
-    assert cd.prefetch_ahead(qp.n, qp.batch) == cd.PREFETCH_AHEAD
-    hinted = solve_cd(qp, tol=1e-12)
-    np.testing.assert_array_equal(hinted.x, plain.x)
-    assert hinted.iterations == plain.iterations
-    np.testing.assert_allclose(hinted.x, cvxpy_solution(qp), rtol=0, atol=1e-7)
+    assert cd.prefetch_ahead(300_000, 26, 1_200_000) == cd.PREFETCH_AHEAD  # 62 MB of potentials
+    assert cd.prefetch_ahead(1034, 64, 20_480) == 0  # 0.5 MB: in cache
+    assert cd.prefetch_ahead(300_000, 1, 1_200_000) == cd.SCALAR_PREFETCH_AHEAD  # scalar sweep, 24 MB of arrays
+    assert cd.prefetch_ahead(30_000, 1, 120_000) == 0  # 2.4 MB
+    for B in (9, 1):  # the batched kernel and the scalar one
+        qp = random_qp(np.random.default_rng(12), 60, 12, 15, B=B)
+        plain = solve_cd(qp, tol=1e-12)
+        with monkeypatch.context() as patch:
+            patch.setattr(cd, "PREFETCH_BYTES", 0)
+            assert cd.prefetch_ahead(qp.n, qp.batch, 1) == (cd.PREFETCH_AHEAD if B > 1 else cd.SCALAR_PREFETCH_AHEAD)
+            hinted = solve_cd(qp, tol=1e-12)
+        np.testing.assert_array_equal(hinted.x, plain.x)
+        assert hinted.iterations == plain.iterations
+        np.testing.assert_allclose(hinted.x, cvxpy_solution(qp), rtol=0, atol=1e-7)
 
 
 def test_row_groups_give_the_ungrouped_answer(monkeypatch):
