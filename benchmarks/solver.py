@@ -221,9 +221,10 @@ class SweepTimer:
         k = cd.kernel_arrays(qp, colours)
         self.blocks = []
         for _, kb in cd.column_blocks(k):
-            X = np.zeros((self.n, kb.rhs.shape[1]))
+            X = cd.aligned_empty(self.n, kb.rhs.shape[1])  # as solve_cd allocates them
+            X[:] = 0.0
             cd._make_feasible(X, kb.cnode, kb.blo, kb.bhi, kb.ca, kb.ck, kb.cc)
-            scratch = np.empty((cd.GROUP_ROW0 + cd.GROUP_MAX, X.shape[1]))
+            scratch = cd.aligned_empty(cd.GROUP_ROW0 + cd.GROUP_MAX, X.shape[1])
             self.blocks.append((kb, X, scratch, np.zeros((len(kb.ca), X.shape[1]), np.int64)))
         self.nnz, self.n_bounded = len(k.indices), len(k.cnode)
         self.count = max(1, int(2e8 // max(self.nnz * self.B, 1)))

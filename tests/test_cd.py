@@ -149,6 +149,17 @@ def test_block_width_rule():
     assert cd.block_width(90_000, 5) == 5
 
 
+def test_aligned_storage():
+    from resnet_sim.solvers import cd
+
+    for rows, cols in ((1000, 32), (7, 3), (0, 5), (5, 0)):
+        a = cd.aligned_empty(rows, cols)
+        assert a.shape == (rows, cols) and a.dtype == np.float64 and a.flags.c_contiguous
+        assert a.size == 0 or a.ctypes.data % 64 == 0
+    src = np.arange(12.0).reshape(3, 4)[:, 1:]  # not contiguous
+    np.testing.assert_array_equal(cd.aligned_copy(src), src)
+
+
 def test_column_blocks_give_the_unblocked_answer(monkeypatch):
     """A batch wider than the cache budget is solved in column blocks (8, 8, 4 here): same x, and with a
     warm start at the answer the blocks stop after one sweep."""

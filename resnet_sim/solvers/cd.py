@@ -86,6 +86,26 @@ GROUP_BYTES = 1e6
 
 # ---- kernels ---------------------------------------------------------------------------------------
 @njit(cache=True)
+def aligned_empty(rows, cols):
+    """(rows, cols) float64, C order, uninitialised, starting on a 64-byte boundary (a cache line). numpy's
+    large arrays start 16 bytes past one, so that a row of 32 doubles spans five lines, not four: aligned
+    potentials and right-hand sides (and the kernels' scratch) made batched sweeps faster, edge updates/s,
+    medians of 5 in rounds: DRN-1H, B = 256: 13.5-15.1 -> 19.2-19.6 G; 100x100 grid, B = 256: 4.5-4.8 ->
+    5.4-5.9 G; random graph of 30k nodes, B = 256 (blocks of 32): 2.7-2.9 -> 3.2 G; DRN-XS 14.8 -> 16.5
+    G; no change on a 300x300 grid (B = 88) or at B = 26 (rows not a whole number of lines)."""
+    buf = np.empty(rows * cols + 8)
+    start = ((-buf.ctypes.data) % 64) // 8
+    return buf[start:start + rows * cols].reshape((rows, cols))
+
+
+def aligned_copy(a: np.ndarray) -> np.ndarray:
+    """A copy of the 2-D float64 array a in ``aligned_empty`` storage."""
+    out = aligned_empty(*a.shape)
+    out[...] = a
+    return out
+
+
+@njit(cache=True)
 def _violated(xa, xk, c):
     """xa − xk > c beyond rounding (1e-14 relative), so that x_a = x_k + c counts as satisfied."""
     return xa - xk - c > 1e-14 * (abs(xa) + abs(xk) + abs(c))
@@ -596,7 +616,7 @@ def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, cro
     """
     n, B = X.shape
     nc = len(cnode)
-    scratch = np.empty((GROUP_ROW0 + GROUP_MAX, B))
+    scratch = aligned_empty(GROUP_ROW0 + GROUP_MAX, B)
     bind = np.zeros((len(ca), B), np.int64)
     gsum = gval.sum()
     global_moved = True
@@ -801,13 +821,15 @@ OUT_OF_CACHE_BLOCK = 48  # when not even MIN_BLOCK columns fit: out of cache at 
 
 
 def column_blocks(k: KernelArrays):
-    """(column slice, KernelArrays of those columns, contiguous) for each block of ``block_width`` columns.
+    """(column slice, KernelArrays of those columns, contiguous and aligned) for each block of ``block_width``
+    columns.
     Blocks whose potentials (8 n w bytes) fit in GROUP_BYTES run without row groups (``row_groups``)."""
     n, B = k.rhs.shape
     width = block_width(n, B)
     for j0 in range(0, B, width):
         cols = slice(j0, min(j0 + width, B))
-        fields = {f: np.ascontiguousarray(getattr(k, f)[..., cols]) for f in _COLUMN_FIELDS}
+        fields = {f: getattr(k, f)[..., cols] for f in _COLUMN_FIELDS}
+        fields = {f: aligned_copy(a) if a.ndim == 2 else np.ascontiguousarray(a) for f, a in fields.items()}
         if 8 * n * (cols.stop - cols.start) <= GROUP_BYTES:
             fields["group"] = np.ones(n, np.int64)
         yield cols, k._replace(**fields)
@@ -914,7 +936,7 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
 
     sweeps, step = 0, 0.0
     for cols, block in column_blocks(k):
-        Xb = np.ascontiguousarray(X[:, cols])
+        Xb = aligned_copy(X[:, cols])
         ahead = prefetch_ahead(n, Xb.shape[1], len(k.indices))
         sweeps_b, step_b = _descend(*block[:-2], float(tol), float(omega), ahead, MAX_SPLIT, int(max_sweeps), Xb)
         X[:, cols] = Xb
