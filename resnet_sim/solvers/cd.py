@@ -822,8 +822,8 @@ OUT_OF_CACHE_BLOCK = 48  # when not even MIN_BLOCK columns fit: out of cache at 
 
 def column_blocks(k: KernelArrays):
     """(column slice, KernelArrays of those columns, contiguous and aligned) for each block of ``block_width``
-    columns.
-    Blocks whose potentials (8 n w bytes) fit in GROUP_BYTES run without row groups (``row_groups``)."""
+    columns. Blocks whose potentials (8 n w bytes) fit in GROUP_BYTES run without row groups
+    (``row_groups``)."""
     n, B = k.rhs.shape
     width = block_width(n, B)
     for j0 in range(0, B, width):
@@ -868,7 +868,7 @@ def prefetch_ahead(n: int, width: int, nnz: int) -> int:
     """How many variables ahead a node sweep of an (n, width) block, nnz off-diagonal nonzeros, prefetches
     (0: none). width 1 (the scalar sweep): SCALAR_PREFETCH_AHEAD when its arrays (12 nnz + 32 n bytes:
     indices, data, indptr, rhs, bref, x) exceed PREFETCH_BYTES, for their streams (medians of 4,
-    alternating: 300k-node random graph, 26 MB: 540-570 -> 750-810 M edge updates/s; 300x300 grid,
+    alternating: 300k-node random graph, 26 MB: 540-620 -> 750-810 M edge updates/s; 300x300 grid,
     7.2 MB: 1.05-1.07 -> 1.17 G; 128 or 256 rows ahead alike, 64 less; below the threshold: random graph
     of 30k nodes, 2.4 MB, -4 %, 100x100 grid +6 %, DRN-1H no change).
 

@@ -33,8 +33,9 @@ def prefetch(typingctx, array, index):
 
 @njit(cache=True, inline="always")
 def prefetch_row(array, start, length):
-    """Prefetch a[start:start + length] of a 1-D float64 array: one hint per 8 elements (a 64-byte line)
-    and one for the last element, so a row that straddles a line boundary is covered."""
+    """Prefetch a[start:start + length] of a 1-D array of 8-byte elements (float64, int64): one hint per 8
+    elements (a 64-byte line) and one for the last element, so a row that straddles a line boundary is
+    covered."""
     for offset in range(0, length, 8):
         prefetch(array, start + offset)
     prefetch(array, start + length - 1)
