@@ -85,14 +85,16 @@ GROUP_BYTES = 1e6
 
 
 # ---- kernels ---------------------------------------------------------------------------------------
-@njit(cache=True)
-def aligned_empty(rows, cols):
+def aligned_empty(rows: int, cols: int) -> np.ndarray:
     """(rows, cols) float64, C order, uninitialised, starting on a 64-byte boundary (a cache line). numpy's
     large arrays start 16 bytes past one, so that a row of 32 doubles spans five lines, not four: aligned
     potentials and right-hand sides (and the kernels' scratch) made batched sweeps faster, edge updates/s,
     medians of 5 in rounds: DRN-1H, B = 256: 13.5-15.1 -> 19.2-19.6 G; 100x100 grid, B = 256: 4.5-4.8 ->
     5.4-5.9 G; random graph of 30k nodes, B = 256 (blocks of 32): 2.7-2.9 -> 3.2 G; DRN-XS 14.8 -> 16.5
-    G; no change on a 300x300 grid (B = 88) or at B = 26 (rows not a whole number of lines)."""
+    G. Allocated by numpy, not in a Numba function: numpy asks the kernel for transparent huge pages on
+    arrays of 4 MB or more, Numba's allocator does not, and out of cache the TLB misses cost (medians of
+    5 in rounds against Numba-allocated blocks: random graph of 300k nodes, B = 26: 1.67 -> 1.83 G;
+    300x300 grid, B = 88: 3.27 -> 3.38 G; in-cache configurations unchanged)."""
     buf = np.empty(rows * cols + 8)
     start = ((-buf.ctypes.data) % 64) // 8
     return buf[start:start + rows * cols].reshape((rows, cols))
@@ -607,16 +609,16 @@ def _global_shift(gnode, gval, gsum, bsum, cnode, blo, bhi, X):
 
 @njit(cache=True)
 def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc,
-             ca, ck, cnode, gnode, gval, bsum, group, tol, omega, ahead, max_split, max_sweeps, X):
+             ca, ck, cnode, gnode, gval, bsum, group, tol, omega, ahead, max_split, max_sweeps, X, scratch):
     """Sweeps of node steps and cluster shifts until the largest change is below tol.
 
-    omega over-relaxes the node steps (see ``solve_cd``); ahead: ``prefetch_ahead``. Cluster shifts run on the first CLUSTER_EVERY
+    omega over-relaxes the node steps (see ``solve_cd``); ahead: ``prefetch_ahead``; scratch: (GROUP_ROW0 + GROUP_MAX, B),
+    ``aligned_empty``. Cluster shifts run on the first CLUSTER_EVERY
     sweeps, then on every CLUSTER_EVERY-th sweep and on any sweep whose node steps are below tol (so the stopping test always
     includes them). Returns (sweeps, last change).
     """
     n, B = X.shape
     nc = len(cnode)
-    scratch = aligned_empty(GROUP_ROW0 + GROUP_MAX, B)
     bind = np.zeros((len(ca), B), np.int64)
     gsum = gval.sum()
     global_moved = True
@@ -938,7 +940,9 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
     for cols, block in column_blocks(k):
         Xb = aligned_copy(X[:, cols])
         ahead = prefetch_ahead(n, Xb.shape[1], len(k.indices))
-        sweeps_b, step_b = _descend(*block[:-2], float(tol), float(omega), ahead, MAX_SPLIT, int(max_sweeps), Xb)
+        scratch = aligned_empty(GROUP_ROW0 + GROUP_MAX, Xb.shape[1])
+        sweeps_b, step_b = _descend(*block[:-2], float(tol), float(omega), ahead, MAX_SPLIT, int(max_sweeps), Xb,
+                                    scratch)
         X[:, cols] = Xb
         sweeps, step = max(sweeps, sweeps_b), max(step, step_b)
     x = X[k.rank]
