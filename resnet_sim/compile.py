@@ -50,7 +50,8 @@ class Stage:
 
     ``variables`` (n,) global free-variable ids; ``rows`` (m,) global diode-row ids; ``a``/``k`` (m,) local
     variable ids (-1 = fixed end); ``outputs`` (indices into ``Problem.outputs``) whose variable is here,
-    ``out_var`` their local variable ids. ``cache`` holds per-structure data (e.g. the cd colouring).
+    ``out_var`` their local variable ids. ``cache`` holds per-structure data (e.g. the cd colouring), shared by the
+    Problems ``with_conductances`` makes; ``value_cache`` data that depend on the conductances (emptied there).
     """
 
     variables: np.ndarray
@@ -64,6 +65,7 @@ class Stage:
     L: sp.csr_matrix = None
     K: object = None  # (n, n_s) sparse or dense: b = K s (amperes per volt or ampere)
     cache: dict = field(default_factory=dict)
+    value_cache: dict = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -195,6 +197,7 @@ class Problem:
         self.L, self.K = L, K
         self.stages = [copy.copy(st) for st in self.stages]
         for st in self.stages:
+            st.value_cache = {}
             if len(self.stages) == 1:
                 st.L, st.K = L, K
             else:

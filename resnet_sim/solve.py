@@ -10,12 +10,18 @@ Methods (``method=``):
   (layered, DRN-like circuits, where a sweep moves information across the whole network) -- otherwise the
   active-set solver (mesh-like circuits: grids, long chains, where coordinate descent needs a number of
   sweeps that grows with the diameter). After coordinate descent, the active-set solver polishes,
-  warm-started, when a coupled diode row (both ends free) is active or the certificate is not met.
+  warm-started, when a coupled diode row (both ends free) is active or the certificate or cd's error
+  estimate is not met.
   ``op.method`` records what ran, e.g. ``"cd"``, ``"active-set"``, ``"cd+active-set"`` (stages that
   chose differently: joined by commas; ``"none"`` when no node is free).
 
 Every result carries the KKT certificate (:mod:`resnet_sim.solvers.kkt`); ``converged`` is true only
-when all four residuals are under ``tol`` for every sample. Otherwise a :class:`ConvergenceWarning` is
+when all four residuals are under ``tol`` for every sample and, for a stage that coordinate descent
+finished, its error estimate ‖L⁻¹‖∞ · stationarity (``kkt.inverse_norm_bound``) is within tol · max(1 V,
+‖x‖∞): its stopping test is a step size, and on a weakly tied cluster of strongly coupled nodes (1 ohm
+inside, tens of kilohms out) steps of 1e-10 V can leave errors of 1e-6 V whose currents are within the
+ampere tolerance. ("auto" then polishes with the active-set solver, whose x solves its final KKT system
+directly.) Otherwise a :class:`ConvergenceWarning` is
 issued, or with ``strict=True`` a :class:`ConvergenceError` raised. Infeasible problems (ideal diodes
 that would carry infinite current) raise :class:`~resnet_sim.errors.CircuitError`.
 """
@@ -39,6 +45,8 @@ METHODS = ("auto", "cd", "active-set", "cvxpy")
 AUTO_MAX_DEPTH = 4
 # sweeps coordinate descent gets under "auto" before the active-set solver takes over
 AUTO_CD_SWEEPS = 2000
+# times coordinate descent tightens its step tolerance to meet its error estimate (see ``_cd``)
+CD_TIGHTEN_ROUNDS = 4
 
 
 class ConvergenceWarning(UserWarning):
@@ -59,7 +67,8 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     array of free-variable potentials (volts). ``beta`` (siemens, >= 0) and ``targets`` (B, n_outputs)
     volts nudge the outputs (equilibrium propagation). ``tol``: the KKT tolerance, relative as in
     ``kkt.converged_mask`` with ``kkt.residual_scale`` (feasibility within tol volts; stationarity and
-    diode currents within tol times the stage's current scale, amperes), and the coordinate-descent step
+    diode currents within tol times the stage's current scale, amperes), the bound on coordinate
+    descent's error (volts, relative to max(1 V, ‖x‖∞); see the module docstring) and its first step
     tolerance (volts). ``max_sweeps``: coordinate-descent sweep limit.
     """
     if method not in METHODS:
@@ -81,7 +90,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     x0, lam0 = _warm(problem, warm_start, B)
     x = np.zeros((problem.n_free, B))
     lam = np.zeros((len(problem.c0), B))
-    used, sweeps, residuals, ok = [], 0, [], np.ones(B, bool)
+    used, sweeps, residuals, ok, worst_error = [], 0, [], np.ones(B, bool), 0.0
     for t, stage in enumerate(problem.stages):
         problem.update_vcvs(s, x, t)
         qp = problem.qp(t, s, beta=beta, targets=targets)
@@ -94,7 +103,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
                                f"infinite current would flow, so no finite operating point exists")
         sx0 = None if x0 is None else x0[stage.variables]
         slam0 = None if lam0 is None else lam0[stage.rows]
-        sol, name = _solve_stage(qp, stage, method, tol, sx0, slam0, max_sweeps)
+        sol, name = _solve_stage(qp, stage, method, tol, sx0, slam0, max_sweeps, beta)
         lam_t, res = certificate(qp, sol.x, sol.lam)
         x[stage.variables] = sol.x
         lam[stage.rows] = lam_t
@@ -102,6 +111,10 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
         sweeps += sol.iterations
         residuals.append(res)
         ok &= converged_mask(res, tol, residual_scale(qp, sol.x))
+        if name == "cd":
+            error = sol.info["error_estimate"]
+            worst_error = max(worst_error, float(np.max(error, initial=0.0)))
+            ok &= error <= tol * _volt_scale(sol.x)
     problem.update_vcvs(s, x, len(problem.stages))
     problem.check_static_diodes(s, x, tol)
 
@@ -111,6 +124,8 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
                         residuals=worst, converged=ok, tol=tol, beta=beta, targets=targets)
     if not op.converged:
         worst_txt = ", ".join(f"{k} {np.max(v):.3g}" for k, v in worst.items())
+        if worst_error:
+            worst_txt += f"; coordinate descent's error estimate {worst_error:.3g} V"
         msg = (f"{problem.circuit.title!r}: {op.method} stopped before the KKT certificate met tol={tol:g} ({worst_txt}; "
                f"{int(np.count_nonzero(~np.asarray(ok)))} of {B} samples)")
         if strict:
@@ -145,7 +160,7 @@ def _warm(problem: Problem, warm_start, B: int):
     return x0, lam0
 
 
-def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps):
+def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps, beta):
     """Solve one stage QP with ``method``; returns (QPSolution, the label of what ran); the solution's
     ``iterations`` count cd sweeps plus active-set iterations."""
     if method == "cvxpy":
@@ -155,11 +170,11 @@ def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps):
     if method == "active-set":
         return _active_set(qp, tol, x0, lam0), "active-set"
     if method == "cd":
-        return _cd(qp, stage, tol, x0, max_sweeps), "cd"
+        return _cd(qp, stage, tol, x0, max_sweeps, beta), "cd"
     # auto
     if not _shallow(qp, stage):
         return _active_set(qp, tol, x0, lam0), "active-set"
-    sol = _cd(qp, stage, tol, x0, min(max_sweeps, AUTO_CD_SWEEPS))
+    sol = _cd(qp, stage, tol, x0, min(max_sweeps, AUTO_CD_SWEEPS), beta)
     if _needs_polish(qp, sol, tol):
         polished = _active_set(qp, tol, sol.x, None)
         polished.iterations += sol.iterations
@@ -167,13 +182,30 @@ def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps):
     return sol, "cd"
 
 
-def _cd(qp, stage, tol, x0, max_sweeps):
+def _cd(qp, stage, tol, x0, max_sweeps, beta):
+    """Coordinate descent until its error estimate (``_cd_error_estimate``) is within tol · max(1 V, ‖x‖∞)
+    for every column: the step tolerance starts at tol and, while the estimate misses, shrinks in
+    proportion (warm-started, at most CD_TIGHTEN_ROUNDS times, within max_sweeps in all). The solution's
+    info gains "error_estimate" (B,) volts."""
     from .solvers.cd import solve_cd
     from .solvers.colouring import colour_variables
 
     if "colours" not in stage.cache:
         stage.cache["colours"] = colour_variables(qp)
-    return solve_cd(qp, x0=x0, tol=tol, max_sweeps=max_sweeps, colours=stage.cache["colours"])
+    step_tol, sweeps = tol, 0
+    for _ in range(CD_TIGHTEN_ROUNDS + 1):
+        sol = solve_cd(qp, x0=x0, tol=step_tol, max_sweeps=max_sweeps - sweeps, colours=stage.cache["colours"])
+        sweeps += sol.iterations
+        error = _cd_error_estimate(qp, stage, beta, sol.info["residuals"])
+        target = tol * _volt_scale(sol.x)
+        if np.all(error <= target) or not sol.info["converged"] or sweeps >= max_sweeps:
+            break
+        x0 = sol.x
+        missed = error > target
+        step_tol = step_tol * max(float(np.min(target[missed] / error[missed])) / 4, 1e-6)
+    sol.iterations = sweeps
+    sol.info["error_estimate"] = error
+    return sol
 
 
 def _active_set(qp, tol, x0, lam0):
@@ -183,8 +215,14 @@ def _active_set(qp, tol, x0, lam0):
 
 
 def _needs_polish(qp, sol, tol) -> bool:
-    """After cd: polish when cd did not converge or an active coupled diode row may hold it back."""
-    if not sol.info.get("converged", True):
+    """After ``_cd``: polish when cd did not converge, its certificate or error estimate misses tol, or an
+    active coupled diode row may hold it back."""
+    from .solvers.kkt import converged_mask, residual_scale
+
+    if not sol.info["converged"]:
+        return True
+    if not (converged_mask(sol.info["residuals"], tol, residual_scale(qp, sol.x)).all()
+            and np.all(sol.info["error_estimate"] <= tol * _volt_scale(sol.x))):
         return True
     coupled = (qp.a >= 0) & (qp.k >= 0)
     if not coupled.any():
@@ -192,6 +230,24 @@ def _needs_polish(qp, sol, tol) -> bool:
     x = sol.x
     slack = qp.c[coupled] - (x[qp.a[coupled]] - x[qp.k[coupled]])
     return bool((slack <= tol).any())
+
+
+def _volt_scale(x: np.ndarray) -> np.ndarray:
+    """(B,) max(1 V, ‖x[:, j]‖∞): the scale of cd's error estimate."""
+    return np.maximum(1.0, np.abs(x).max(axis=0, initial=0.0))
+
+
+def _cd_error_estimate(qp, stage, beta, residuals) -> np.ndarray:
+    """(B,) volts: ``kkt.inverse_norm_bound`` of the stage's L (cached per conductances and beta) times the
+    stationarity residual."""
+    from .solvers.kkt import inverse_norm_bound
+
+    key = ("inverse_norm", float(beta))
+    if key not in stage.value_cache:
+        stage.value_cache[key] = inverse_norm_bound(qp.L)
+    with np.errstate(invalid="ignore"):  # inf * 0: an exact x with no bound found
+        error = stage.value_cache[key] * np.asarray(residuals["stationarity"])
+    return np.where(np.isnan(error), 0.0, error)
 
 
 def _shallow(qp, stage) -> bool:

@@ -210,3 +210,28 @@ def test_a_loop_of_active_rows_gets_a_nonnegative_split(monkeypatch, dense_rows)
     lam, res = certificate(qp, np.ones((2, 1)))
     assert (lam >= 0).all() and 1.5 - 1e-9 <= lam[1, 0] <= 2 + 1e-9
     assert res["stationarity"][0] < 1e-9
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_inverse_norm_bound_holds_and_is_close(seed):
+    # random reduced Laplacians: a connected graph with conductances over six decades, a few nodes tied
+    # to fixed ones; the bound must cover the exact ‖L⁻¹‖∞ (dense inverse) and be within 2x of it
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    edges = [(i, int(rng.integers(0, i))) for i in range(1, n)]
+    edges += [tuple(rng.choice(n, 2, replace=False)) for _ in range(int(rng.integers(0, 2 * n)))]
+    g = 10.0 ** rng.uniform(-6, 0, len(edges))
+    rows = [i for i, j in edges] + [j for i, j in edges]
+    cols = [j for i, j in edges] + [i for i, j in edges]
+    A = sp.csr_matrix((np.concatenate([g, g]), (rows, cols)), shape=(n, n))
+    tie = np.zeros(n)
+    tie[rng.choice(n, int(rng.integers(1, 3)), replace=False)] = 10.0 ** rng.uniform(-6, 0)
+    L = (sp.diags(np.asarray(A.sum(axis=1)).ravel() + tie) - A).tocsr()
+    exact = np.abs(np.linalg.inv(L.toarray())).sum(axis=1).max()
+    bound = kkt.inverse_norm_bound(L)
+    assert exact * (1 - 1e-9) <= bound <= 2 * exact
+
+
+def test_inverse_norm_bound_refuses_a_matrix_that_is_not_an_m_matrix():
+    assert kkt.inverse_norm_bound(sp.csr_matrix(np.array([[2.0, 1.0], [1.0, 2.0]]))) == np.inf
+    assert kkt.inverse_norm_bound(sp.csr_matrix((0, 0))) == 0.0
