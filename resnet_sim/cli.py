@@ -4,7 +4,8 @@ Each sub-command is a pair of small functions -- one adds its arguments to an ar
 it and returns the exit status -- registered in ``COMMANDS``. Heavy modules are imported inside the
 run functions, so the command starts quickly. User errors (bad netlists, circuits without a unique
 finite operating point, missing files, bad input arrays) print one line on stderr, ``FILE:LINE: message``
-or ``FILE: message``, and exit with status 2; there is no traceback.
+or ``FILE: message``, and exit with status 2; there is no traceback. The reader's warnings (input it
+ignored) go to stderr as ``warning: FILE:LINE: message``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ USER_ERROR = 2
 # the table lists resistor currents only up to this many resistors (unless --all): 1.6 M lines are not a
 # readable table, and ngspice's own .op output likewise gives node voltages and source currents
 TABLE_MAX_RESISTORS = 1000
+# reader warnings (ignored cards and parameters) printed on stderr, at most this many lines
+MAX_WARNINGS = 20
 
 
 class UsageError(Exception):
@@ -51,6 +54,7 @@ def _op(args) -> int:
     from .solve import ConvergenceWarning, solve
 
     circuit = read_netlist(_existing(args.file))
+    _print_warnings(circuit)
     inputs = None
     if args.inputs:
         try:
@@ -73,6 +77,15 @@ def _op(args) -> int:
         op.to_hdf5(args.h5)
     print(op.to_json(indent=1) if args.json else _table(op, all_resistors=args.all))
     return 0
+
+
+def _print_warnings(circuit) -> None:
+    """The reader's warnings (``FILE:LINE: ignored ...``: input that changes nothing here but may in
+    ngspice) on stderr, one per line, at most MAX_WARNINGS of them and a count of the rest."""
+    for w in circuit.warnings[:MAX_WARNINGS]:
+        print(f"warning: {w}", file=sys.stderr)
+    if len(circuit.warnings) > MAX_WARNINGS:
+        print(f"warning: ... and {len(circuit.warnings) - MAX_WARNINGS} more", file=sys.stderr)
 
 
 def _existing(path: str) -> str:
@@ -159,12 +172,17 @@ def _spice_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _spice(args) -> int:
-    from .netlist import read_netlist
+    from .netlist import read_netlist, write_netlist
     from .spice import SpiceError, compare
 
     if args.repeat < 1:
         raise UsageError(args.file, f"--repeat must be >= 1, got {args.repeat}")
     circuit = read_netlist(_existing(args.file))
+    _print_warnings(circuit)
+    try:
+        write_netlist(circuit)
+    except ValueError as err:  # names or values the deck for ngspice cannot hold
+        raise UsageError(args.file, f"cannot hand this circuit to ngspice: {err}") from None
     try:
         comparison = compare(circuit, repeat=args.repeat, timeout=args.timeout)
     except SpiceError as err:

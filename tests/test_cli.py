@@ -110,3 +110,33 @@ def test_console_script_exit_status(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "resnet_sim.cli", "op", str(floating), "--gmin", "1e-12", "--json"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and json.loads(proc.stdout)["nodes"]["x"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_reader_warnings_go_to_stderr(capsys, tmp_path):
+    # temperature is not modelled: ngspice gives 1230 V here (tc1 at 50 degrees C), we give 1000 V and must say so
+    path = tmp_path / "temp.cir"
+    path.write_text("t\nI1 0 a 1\nR1 a 0 1k temp=50 tc1=0.01\n.temp 50\n.end\n")
+    code, out, err = run(capsys, "op", path)
+    assert code == 0 and "1000" in out
+    lines = err.splitlines()
+    assert f"warning: {path}:3: r1: ignored parameters temp, tc1" in lines
+    assert f"warning: {path}:4: ignored .temp" in lines
+
+
+def test_warnings_are_capped(capsys, tmp_path):
+    from resnet_sim.cli import MAX_WARNINGS
+
+    path = tmp_path / "many.cir"
+    path.write_text("t\nI1 0 a 1\n" + "".join(f"R{i} a 0 1k tc1=0.01\n" for i in range(MAX_WARNINGS + 5)) + ".end\n")
+    code, _, err = run(capsys, "op", path)
+    lines = err.splitlines()
+    assert code == 0 and len(lines) == MAX_WARNINGS + 1 and lines[-1] == "warning: ... and 5 more"
+
+
+def test_spice_refuses_names_ngspice_cannot_take_in_one_line(capsys, tmp_path):
+    path = tmp_path / "nbsp.cir"
+    path.write_text("t\nV1 a 0 1\nR1 a a\u00a0b 1k\nR2 a\u00a0b 0 1k\n.end\n", encoding="utf-8")
+    code, _, err = run(capsys, "spice", path)
+    assert code == 2
+    assert err.strip().splitlines() == [f"{path}: cannot hand this circuit to ngspice: cannot write node name "
+                                        "'a\\xa0b': it contains '\\xa0'"]

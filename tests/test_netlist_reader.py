@@ -382,3 +382,39 @@ def test_fast_path_numbers_bit_for_bit_on_many_values():
     fast, general = rs.read_netlist(text, fast=True), rs.read_netlist(text, fast=False)
     assert np.array_equal(fast["V"].value.view(np.int64), general["V"].value.view(np.int64))
     assert general["V"].value[:8000].tolist() == doubles.tolist()
+
+
+# ---- agreements with ngspice 39 (each value below is what ngspice's .op printed for the same text) ------
+def test_sin_source_dc_value_includes_its_phase(read):
+    # ngspice: SIN(1 2 1k 0 0 90) -> 3 V (vo + va sin 90 deg); SIN(1 2 1k 1m 0 30) -> 2 V (the delay does not matter)
+    c = read("t\nV1 a 0 SIN(1 2 1k 0 0 90)\nV2 b 0 SIN(1 2 1k 1m 0 30)\nV3 c 0 SIN(1 2 1k)\n.end\n")
+    assert value(c, "v1") == pytest.approx(3.0)
+    assert value(c, "v2") == pytest.approx(2.0)
+    assert value(c, "v3") == 1.0
+
+
+def test_instance_parameter_wins_over_a_body_param(read):
+    # ngspice: X1 q=2 -> R1 = 2k; X2 (no override) -> the body's q=5 -> 5k
+    c = read("t\n.subckt blk p q=1\n.param q=5\nR1 p 0 {q*1k}\n.ends\nX1 a blk q=2\nX2 b blk\n.end\n")
+    assert value(c, "x1.r1") == 2000.0
+    assert value(c, "x2.r1") == 5000.0
+
+
+def test_global_node_wins_over_a_port_of_that_name(read):
+    # ngspice: n1 = 2.5 V (the divider hangs on the global vcc = 5 V; the port connects nothing)
+    c = read("t\n.global vcc\nVcc vcc 0 5\n.subckt s vcc o\nR1 vcc o 1k\nR2 o 0 1k\n.ends\nV2 x 0 2\nX1 x n1 s\n.end\n")
+    assert nodes(c, "x1.r1") == ["vcc", "n1"]
+    assert rs.solve(c).voltage("n1") == pytest.approx(2.5)
+
+
+def test_include_name_in_single_quotes(tmp_path, read):
+    (tmp_path / "part.inc").write_text("R9 a 0 1k\n")
+    (tmp_path / "top.cir").write_text("t\nI1 0 a 1\n.include 'part.inc'\n.end\n")
+    assert value(read(tmp_path / "top.cir"), "r9") == 1000.0
+
+
+def test_unknown_models_are_reported_in_reading_order(read):
+    # the fast path checks the models of a whole chunk at once; it must name the first line, as the card parser does
+    with pytest.raises(NetlistError, match="unknown diode model 'dz'") as err:
+        read("t\nV1 n0 0 1\nD1 n0 n1 dz\nD2 n0 n1 da\nR1 n1 0 1k\n.end\n")
+    assert err.value.line == 3

@@ -344,3 +344,21 @@ def test_docs_example_reads_and_writes_as_shown():
     assert c["R"].value.tolist() == [1000.0, 1000.0, 1000.0, 3000.0]
     assert c.models == {"dclamp": DiodeModel(vf=0.3)}
     assert rs.write_netlist(c) == written
+
+
+def test_dollar_inside_a_name_is_written_at_the_start_it_is_not():
+    # "$" starts a comment only at a token's start (reader and ngspice alike)
+    c = rs.read_netlist("t\nV1 a 0 1\nR1 a a$b 1k\nR$2 a$b 0 1k\n.end\n")
+    assert "a$b" in c.node_names and "r$2" in c["R"].names.tolist()
+    assert rs.read_netlist(rs.write_netlist(c)) == c
+    bad = Circuit("t")
+    bad.add("R", "r1", ["$a", "0"], 1.0)
+    with pytest.raises(ValueError, match=r"'\$a': it contains '\$' at its start"):
+        rs.write_netlist(bad)
+
+
+@pytest.mark.ngspice
+def test_ngspice_reads_dollar_inside_names(ngspice, tmp_path):
+    c = rs.read_netlist("t\nV1 a 0 1\nR1 a a$b 1k\nR$2 a$b 0 3k\n.op\n.end\n")
+    voltages, out = run_ngspice(ngspice, rs.write_netlist(c), tmp_path)
+    assert voltages["a$b"] == pytest.approx(0.75, rel=1e-9), out

@@ -73,10 +73,10 @@ class Instantiator:
         name = token.text.lower()
         if name in GROUND_ALIASES:
             return GROUND
+        if not ctx.prefix or name in self.globals:  # a .global name wins over a port of that name (ngspice)
+            return name
         if name in ctx.ports:
             return ctx.ports[name]
-        if not ctx.prefix or name in self.globals:
-            return name
         return ctx.prefix + name
 
     def nodes(self, card: Card, ctx: Context, count: int) -> list[str]:
@@ -186,6 +186,8 @@ class Instantiator:
                 index = TRANSIENT_T0[word]
                 if index is not None and len(args) > index:
                     t0 = args[index]
+                    if word == "sin" and len(args) > 5:  # SIN(vo va freq td theta phase): vo + va sin(phase)
+                        t0 += args[1] * math.sin(math.radians(args[5]))
                 else:
                     t0_known = False
             elif i == 0 and is_value_token(tok):
@@ -296,17 +298,20 @@ class Instantiator:
         for name, text, tok in sub.defaults:
             scope.define(name, text, sub.card, tok)
         declared = {name for name, _, _ in sub.defaults}
+        overridden = set()
         for name, text, tok in key_values(rest, card):
             if name not in declared:
                 hint = " (an instance multiplier m= is not supported)" if name == "m" else ""
                 raise card.error(f"{card.keyword}: subcircuit {sub.name!r} has no parameter {name!r}{hint}", tok)
             scope.set_value(name, expression_value(text, ctx.scope, card, tok))
+            overridden.add(name)
         inner = Context(scope=scope, prefix=full + ".", origin=origin, stack=ctx.stack + (sub.name,),
                         ports={port: self.node(card, tok, ctx) for port, tok in zip(sub.ports, nodes)})
         for body_card in sub.body:
             if body_card.keyword == ".param":
                 for name, text, tok in key_values(body_card.tokens[1:], body_card):
-                    scope.define(name, text, body_card, tok)
+                    if name not in overridden:  # the instance's value wins, as in ngspice
+                        scope.define(name, text, body_card, tok)
         for body_card in sub.body:
             if body_card.keyword != ".param":
                 self.card(body_card, inner)

@@ -231,7 +231,7 @@ class _Reader:
         self.model_cards[name] = card
 
     def _include(self, card: lexer.Card, directory: Path) -> None:
-        if len(card.tokens) < 2 or card.tokens[1].kind not in ("word", "str"):
+        if len(card.tokens) < 2 or card.tokens[1].kind not in ("word", "str", "expr"):  # expr: 'single quotes'
             raise card.error(f"{card.keyword} needs a file name", card.tokens[-1])
         path = directory / Path(card.tokens[1].text).expanduser()
         resolved = path.resolve()
@@ -322,12 +322,13 @@ def _fast_models(chunk: FastChunk, stored: dict[str, str], parse_card) -> np.nda
         return np.full(len(chunk.kind), "", dtype=str)
     names, inverse = np.unique(fastpath.strings(chunk.buf, chunk.model_start[named], chunk.model_end[named]),
                                return_inverse=True)
-    for i, name in enumerate(names.tolist()):
-        if name not in stored:
-            line = int(chunk.line[named[np.flatnonzero(inverse == i)[0]]])
-            text = chunk.buf[chunk.starts[line - 1]:chunk.ends[line - 1]].tobytes().decode("utf-8")
-            parse_card(next(lexer.cards([(line, text)], chunk.file)))
-            raise AssertionError(f"the card parser accepted unknown diode model {name!r}")  # not reached
+    unknown = [i for i, name in enumerate(names.tolist()) if name not in stored]
+    if unknown:  # the first line in reading order that names one, as the card parser would report it
+        first = np.flatnonzero(np.isin(inverse, unknown))[0]
+        line = int(chunk.line[named[first]])
+        text = chunk.buf[chunk.starts[line - 1]:chunk.ends[line - 1]].tobytes().decode("utf-8")
+        parse_card(next(lexer.cards([(line, text)], chunk.file)))
+        raise AssertionError(f"the card parser accepted unknown diode model {names[inverse[first]]!r}")  # not reached
     mapped = np.array([stored[name] for name in names.tolist()] + [""], dtype=str)
     model = np.full(len(chunk.kind), "", dtype=mapped.dtype)
     model[named] = mapped[inverse]

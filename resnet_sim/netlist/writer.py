@@ -20,7 +20,9 @@ from .elements import IDEAL_MODEL
 
 # what ngspice simulates for an ideal diode: emission coefficient 0.01 gives a 0.26 mV thermal voltage
 IDEAL_MODEL_CARD = f".model {IDEAL_MODEL} D(IS=1e-14 N=0.01)"
-_BAD_NAME = re.compile(r"[\s{}'\"=(),;$]")
+# characters the reader (and ngspice) would not keep in a name; "$" starts a comment only at a token's start
+# (ngspice 39 reads node a$b and element R$2 as names)
+_BAD_NAME = re.compile(r"[\s{}'\"=(),;]|(?:^|\x00)\$")
 
 
 def _check_names(what: str, names: list[str]) -> None:
@@ -31,7 +33,8 @@ def _check_names(what: str, names: list[str]) -> None:
     bad = _BAD_NAME.search("\x00".join(names))
     if bad is not None:
         culprit = next(n for n in names if _BAD_NAME.search(n))
-        raise ValueError(f"cannot write {what} name {culprit!r}: it contains {bad.group()!r}")
+        raise ValueError(f"cannot write {what} name {culprit!r}: it contains {bad.group().strip(chr(0))!r}"
+                         f"{' at its start' if bad.group().endswith('$') else ''}")
 
 
 def _element_names(kind: str, names: list[str]) -> list[str]:
