@@ -195,8 +195,11 @@ class Circuit:
         ids = [n if isinstance(n, (int, np.integer)) else self.node(n) for n in nodes]
         self.add_many(kind, [str(name).lower()], [ids], [value], [model])
 
-    def add_many(self, kind: str, names, nodes, values, models=None) -> None:
-        """Add many elements of one kind from arrays (node ids already resolved)."""
+    def add_many(self, kind: str, names, nodes, values, models=None, lower: bool = True) -> None:
+        """Add many elements of one kind from arrays (node ids already resolved); names are lower-cased
+        like ``add``'s (``lower=False``: the caller's names already are, e.g. the reader's)."""
+        if lower:
+            names = np.char.lower(np.asarray(names, dtype=str))
         self.tables[kind].append(names, nodes, values, models)
         self._element_index = None
 

@@ -119,7 +119,8 @@ class OperatingPoint:
         p, c = self.problem, self.circuit
         if kind == "R":
             ab = c["R"].nodes[rows]
-            return (self._v[ab[:, 0]] - self._v[ab[:, 1]]) / c["R"].value[rows, None]
+            # the Problem's conductances, not the circuit's resistances: with_conductances changes only the former
+            return (self._v[ab[:, 0]] - self._v[ab[:, 1]]) * p.g[rows, None]
         if kind == "I":
             return self.s[p.i_slots[rows]]
         if kind == "D":

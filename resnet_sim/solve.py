@@ -16,12 +16,13 @@ Methods (``method=``):
   chose differently: joined by commas; ``"none"`` when no node is free).
 
 Every result carries the KKT certificate (:mod:`resnet_sim.solvers.kkt`); ``converged`` is true only
-when all four residuals are under ``tol`` for every sample and, for a stage that coordinate descent
-finished, its error estimate ‖L⁻¹‖∞ · stationarity (``kkt.inverse_norm_bound``) is within tol · max(1 V,
-‖x‖∞): its stopping test is a step size, and on a weakly tied cluster of strongly coupled nodes (1 ohm
+when all four residuals are under ``tol`` for every sample and the error estimate ``_error_estimate``
+(‖L⁻¹‖∞ times the stationarity residual and its rounding floor, volts) is within tol · max(1 V, ‖x‖∞) for
+every stage coordinate descent finished and every active-set column with no active diode row (docs/solver.md
+section 6): cd's stopping test is a step size, and on a weakly tied cluster of strongly coupled nodes (1 ohm
 inside, tens of kilohms out) steps of 1e-10 V can leave errors of 1e-6 V whose currents are within the
-ampere tolerance. ("auto" then polishes with the active-set solver, whose x solves its final KKT system
-directly.) Otherwise a :class:`ConvergenceWarning` is
+ampere tolerance; where conductances span 1e15, no double-precision solve is within 1e-9 V. ("auto"
+polishes cd's result with the active-set solver when its estimate misses.) Otherwise a :class:`ConvergenceWarning` is
 issued, or with ``strict=True`` a :class:`ConvergenceError` raised. Infeasible problems (ideal diodes
 that would carry infinite current) raise :class:`~resnet_sim.errors.CircuitError`.
 """
@@ -73,8 +74,8 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
+    if not (np.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite conductance >= 0 (siemens), got {beta}")
     if isinstance(circuit_or_problem, Problem):
         problem = circuit_or_problem
         if gmin is not None and gmin != problem.gmin:
@@ -111,8 +112,14 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
         sweeps += sol.iterations
         residuals.append(res)
         ok &= converged_mask(res, tol, residual_scale(qp, sol.x))
-        if name == "cd":
-            error = sol.info["error_estimate"]
+        if name != "cvxpy":
+            if name == "cd":
+                error = sol.info["error_estimate"]
+            else:  # active set: only columns with no active diode row, where the bound holds as it is
+                free = ~(lam_t > 0).any(axis=0)
+                error = np.zeros(B)
+                if free.any():
+                    error[free] = _error_estimate(qp, stage, beta, res, sol.x)[free]
             worst_error = max(worst_error, float(np.max(error, initial=0.0)))
             ok &= error <= tol * _volt_scale(sol.x)
     problem.update_vcvs(s, x, len(problem.stages))
@@ -125,7 +132,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     if not op.converged:
         worst_txt = ", ".join(f"{k} {np.max(v):.3g}" for k, v in worst.items())
         if worst_error:
-            worst_txt += f"; coordinate descent's error estimate {worst_error:.3g} V"
+            worst_txt += f"; error estimate {worst_error:.3g} V"
         msg = (f"{problem.circuit.title!r}: {op.method} stopped before the KKT certificate met tol={tol:g} ({worst_txt}; "
                f"{int(np.count_nonzero(~np.asarray(ok)))} of {B} samples)")
         if strict:
@@ -150,8 +157,11 @@ def _warm(problem: Problem, warm_start, B: int):
         if x0.ndim == 1:
             x0 = x0[:, None]
     if x0.shape[0] != problem.n_free or x0.shape[1] not in (1, B):
-        raise ValueError(f"warm_start must have shape ({problem.n_free}, {B}) or ({problem.n_free}, 1), "
-                         f"got {x0.shape}")
+        shapes = f"({problem.n_free}, {B})" + ("" if B == 1 else f" or ({problem.n_free}, 1)")
+        raise ValueError(f"warm_start must have shape {shapes}, got {x0.shape}")
+    if lam0 is not None and lam0.shape[0] != len(problem.c0):
+        raise ValueError(f"warm_start is an OperatingPoint of a circuit with {lam0.shape[0]} diode rows, this one "
+                         f"has {len(problem.c0)}: pass its potentials (op.x) instead")
     if not np.all(np.isfinite(x0)):
         raise ValueError("warm_start must be finite (volts)")
     x0 = np.broadcast_to(x0, (problem.n_free, B)).copy()
@@ -183,7 +193,7 @@ def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps, beta):
 
 
 def _cd(qp, stage, tol, x0, max_sweeps, beta):
-    """Coordinate descent until its error estimate (``_cd_error_estimate``) is within tol · max(1 V, ‖x‖∞)
+    """Coordinate descent until its error estimate (``_error_estimate``) is within tol · max(1 V, ‖x‖∞)
     for every column: the step tolerance starts at tol and, while the estimate misses, shrinks in
     proportion (warm-started, at most CD_TIGHTEN_ROUNDS times, within max_sweeps in all). The solution's
     info gains "error_estimate" (B,) volts."""
@@ -196,7 +206,7 @@ def _cd(qp, stage, tol, x0, max_sweeps, beta):
     for _ in range(CD_TIGHTEN_ROUNDS + 1):
         sol = solve_cd(qp, x0=x0, tol=step_tol, max_sweeps=max_sweeps - sweeps, colours=stage.cache["colours"])
         sweeps += sol.iterations
-        error = _cd_error_estimate(qp, stage, beta, sol.info["residuals"])
+        error = _error_estimate(qp, stage, beta, sol.info["residuals"], sol.x)
         target = tol * _volt_scale(sol.x)
         if np.all(error <= target) or not sol.info["converged"] or sweeps >= max_sweeps:
             break
@@ -237,16 +247,19 @@ def _volt_scale(x: np.ndarray) -> np.ndarray:
     return np.maximum(1.0, np.abs(x).max(axis=0, initial=0.0))
 
 
-def _cd_error_estimate(qp, stage, beta, residuals) -> np.ndarray:
+def _error_estimate(qp, stage, beta, residuals, x) -> np.ndarray:
     """(B,) volts: ``kkt.inverse_norm_bound`` of the stage's L (cached per conductances and beta) times the
-    stationarity residual."""
+    stationarity residual plus its rounding floor ε ‖|L| |x| + |b|‖∞ (a residual below that is noise of its
+    own evaluation: on a pair held by gmin alone, an x 1e-8 V off has residual 0.0)."""
     from .solvers.kkt import inverse_norm_bound
 
     key = ("inverse_norm", float(beta))
     if key not in stage.value_cache:
-        stage.value_cache[key] = inverse_norm_bound(qp.L)
+        stage.value_cache[key] = (inverse_norm_bound(qp.L), abs(qp.L).tocsr())
+    bound, absL = stage.value_cache[key]
+    floor = np.finfo(float).eps * (absL @ np.abs(x) + np.abs(qp.b)).max(axis=0, initial=0.0)
     with np.errstate(invalid="ignore"):  # inf * 0: an exact x with no bound found
-        error = stage.value_cache[key] * np.asarray(residuals["stationarity"])
+        error = bound * (np.asarray(residuals["stationarity"]) + floor)
     return np.where(np.isnan(error), 0.0, error)
 
 
@@ -257,12 +270,15 @@ def _shallow(qp, stage) -> bool:
     return stage.cache["depth"] <= AUTO_MAX_DEPTH
 
 
-def _depth_from_ground(L: sp.csr_matrix) -> int:
-    """Largest number of resistor hops from a variable to the nearest grounded one (row sum > 0)."""
+def _depth_from_ground(L: sp.csr_matrix) -> float:
+    """Largest number of resistor hops from a variable to the nearest grounded one (row sum above 1e-12 of
+    its diagonal); inf when some variable reaches none (only rounding-level ties, e.g. gmin next to 1 ohm)."""
     n = L.shape[0]
     grounded = np.flatnonzero(np.asarray(L.sum(axis=1)).ravel() > 1e-12 * np.abs(L.diagonal()))
     adj = sp.csr_matrix((np.ones(L.nnz), L.indices, L.indptr), shape=(n, n))
     root = sp.csr_matrix((np.ones(len(grounded)), (np.full(len(grounded), n), grounded)), shape=(n + 1, n + 1))
     g = sp.bmat([[adj, None], [None, sp.csr_matrix((1, 1))]]).tocsr() + root
     dist = csgraph.shortest_path(g, method="D", unweighted=True, directed=False, indices=n)
+    if n and not np.isfinite(dist[:n]).all():  # tied to fixed nodes only by rounding-level conductances (gmin)
+        return np.inf
     return int(np.max(dist[:n])) - 1 if n else 0

@@ -186,6 +186,9 @@ def test_with_conductances_matches_recompile():
     a = rs.solve(p.with_conductances(g))
     b = rs.solve(c2)
     np.testing.assert_allclose(a.voltages, b.voltages, atol=1e-12)
+    names, currents = a.currents()
+    assert names == b.currents()[0]
+    np.testing.assert_allclose(currents, b.currents()[1], rtol=1e-12, atol=1e-15)  # resistors at their new g
     assert rs.solve(p).voltage("a") == pytest.approx(40 / 7)  # the original is unchanged
 
 
@@ -289,3 +292,71 @@ def test_weakly_tied_cluster_is_not_reported_converged_early():
         op = rs.solve(c, method="cd", tol=1e-10, max_sweeps=100)
     assert not op.converged
     assert abs(op.voltage("n1") - exact["n1"]) > 1e-10  # the answer it would have called converged
+
+
+def test_auto_with_only_rounding_level_ties_to_ground():
+    # a 0.1-ohm pair held by gmin alone: no variable counts as grounded (the depth is infinite; "auto"
+    # crashed converting it). The 1 mA source drops 0.1 mV across the pair, split evenly by symmetry. With
+    # gmin = 1e-12 S the symmetric mode has eigenvalue 2e-12 S against 20 S: double precision cannot hold
+    # it to 1e-9 V (the active set's answer is 1.1e-8 V off with residual 0.0), which must be reported
+    c = build("gmin pair", [("I", "i1", ["x", "y"], 1e-3), ("R", "r1", ["x", "y"], 0.1)])
+    with pytest.warns(ConvergenceWarning, match="error estimate"):
+        op = rs.solve(c, gmin=1e-12)
+    assert not op.converged and op.voltage("y") == pytest.approx(5e-5, abs=1e-7)
+    op = rs.solve(c, gmin=1e-6)  # antisymmetric: (2 / 0.1 + gmin) v_y = 1 mA
+    assert op.converged
+    assert op.voltage("y") == pytest.approx(1e-3 / (20 + 1e-6), abs=1e-15) == -op.voltage("x")
+
+
+@pytest.mark.parametrize("method", ["auto", "cd", "active-set"])
+def test_a_diode_window_closed_by_rounding_is_a_tie(method):
+    # 0.1 + 0.2 <= v_x <= 0.3 in floating point: the window is empty by 5.6e-17 V, a tie (infeasible_rows
+    # accepts it); cd used to refuse it with a ValueError. v_x = 0.3 V (pulled to ground, held by d2)
+    c = build("tie", [("V", "vh", ["h", "0"], 0.3), ("V", "va", ["m", "0"], 0.1), ("V", "vb", ["l", "m"], 0.2),
+                      ("R", "r", ["x", "0"], 1e3), ("D", "d1", ["x", "h"], 0.0), ("D", "d2", ["l", "x"], 0.0)])
+    op = rs.solve(c, method=method)
+    assert op.converged and op.voltage("x") == pytest.approx(0.3, abs=1e-15)
+
+
+@pytest.mark.parametrize("beta", [np.inf, np.nan, -1.0])
+def test_beta_must_be_a_finite_conductance(beta):
+    c = divider()
+    c.outputs = ["out"]
+    with pytest.raises(ValueError, match="beta must be a finite conductance"):
+        rs.solve(c, beta=beta, targets=[[0.0]])
+
+
+def test_warm_start_from_a_circuit_with_other_diode_rows():
+    def clamp(n_diodes):
+        cards = [("V", "v1", ["in", "0"], 5.0), ("R", "r1", ["in", "out"], 1e3), ("R", "r2", ["out", "0"], 1e3),
+                 ("V", "vc", ["c", "0"], 1.0)]
+        return build("clamp", cards + [("D", f"d{i}", ["out", "c"], 0.0) for i in range(n_diodes)])
+    first = rs.solve(clamp(1))
+    with pytest.raises(ValueError, match="1 diode rows, this one has 3"):
+        rs.solve(clamp(3), warm_start=first)
+    assert rs.solve(clamp(3), warm_start=first.x).voltage("out") == pytest.approx(1.0)
+
+
+def test_add_many_lower_cases_names_like_add():
+    c = Circuit("case")
+    ids = c.nodes_of(["in", "out"])
+    c.add_many("V", ["V1"], [[ids[0], 0]], [10.0])
+    c.add_many("R", ["R1", "R2"], [[ids[0], ids[1]], [ids[1], 0]], [1e3, 1e3])
+    c.inputs = ["V1"]
+    op = rs.solve(c, inputs=[4.0])
+    assert op.current("R1") == pytest.approx(2e-3) and op.current("r2") == pytest.approx(2e-3)
+
+
+@pytest.mark.parametrize("method", ["auto", "cd", "active-set"])
+def test_conductances_beyond_double_precision_are_not_reported_converged(method):
+    # 1 V -1G- a -1u- b -1G- ground: v_a = v_b = 0.5 V by symmetry, but the a-b link is 1e15 times the
+    # others, so no double-precision solve gets 1e-9 V (the active set returned 0.452 V as converged)
+    c = build("stiff", [("V", "v1", ["in", "0"], 1.0), ("R", "r1", ["in", "a"], 1e9), ("R", "r2", ["a", "b"], 1e-6),
+                        ("R", "r3", ["b", "0"], 1e9)])
+    with pytest.warns(ConvergenceWarning):
+        op = rs.solve(c, method=method)
+    assert not op.converged
+    # the same chain at ratio 1e3 is within reach
+    c["R"].value = np.array([1e3, 1.0, 1e3])
+    op = rs.solve(c, method=method)
+    assert op.converged and op.voltage("a") == pytest.approx((1e3 + 1) / (2e3 + 1), abs=1e-12)  # v_a = V (r2 + r3) / sum

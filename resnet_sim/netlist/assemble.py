@@ -228,5 +228,5 @@ def build_circuit(rows: Rows, title: str) -> Circuit:
             nodes.append(chunk_ids[sel, :n_cols])
         if names:
             c.add_many(kind_name, _join(names), np.ascontiguousarray(_join(nodes)), _join(values),
-                       _join(models) if kind_name == "D" else None)
+                       _join(models) if kind_name == "D" else None, lower=False)
     return c

@@ -109,8 +109,9 @@ def aligned_copy(a: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def _violated(xa, xk, c):
-    """xa − xk > c beyond rounding (1e-14 relative), so that x_a = x_k + c counts as satisfied."""
-    return xa - xk - c > 1e-14 * (abs(xa) + abs(xk) + abs(c))
+    """xa − xk > c beyond rounding: by more than 1e-12 · max(1, |xa| + |xk| + |c|) volts, the tie tolerance
+    of ``kkt.infeasible_rows`` (so a window that rounding closes, 0.1 + 0.2 ≤ x ≤ 0.3, stays feasible)."""
+    return xa - xk - c > 1e-12 * max(1.0, abs(xa) + abs(xk) + abs(c))
 
 
 @njit(cache=True)
@@ -141,7 +142,7 @@ def _make_feasible(X, cnode, blo, bhi, ca, ck, cc):
     B = X.shape[1]
     for t in range(len(cnode)):
         for b in range(B):
-            if blo[t, b] > bhi[t, b]:
+            if _violated(blo[t, b], bhi[t, b], 0.0):
                 return False
             X[cnode[t], b] = min(max(X[cnode[t], b], blo[t, b]), bhi[t, b])
     for b in range(B):

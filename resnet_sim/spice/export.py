@@ -91,7 +91,7 @@ def _near_ideal(circuit: Circuit) -> tuple[Circuit, dict[str, str]]:
                     out.add("V", inner, [int(nodes[row, 0]), inner], vf)
                     branches.update(zip(_element_names("V", [inner]), [names[row]]))
                     nodes[row, 0] = out.node_id(inner)
-        out.add_many(kind, table.names, nodes, table.value, table.models)
+        out.add_many(kind, table.names, nodes, table.value, table.models, lower=False)
     return out, branches
 
 
