@@ -177,6 +177,9 @@ class Problem:
         g = np.asarray(g, dtype=np.float64)
         if g.shape != (self.n_user_resistors,):
             raise ValueError(f"g must have shape ({self.n_user_resistors},), got {g.shape}")
+        if not np.all(np.isfinite(g) & (g > 0)):
+            bad = int(np.flatnonzero(~(np.isfinite(g) & (g > 0)))[0])
+            raise ValueError(f"conductances must be finite and > 0 siemens; g[{bad}] = {g[bad]!r}")
         new = copy.copy(self)
         new.g = self.g.copy()
         new.g[: self.n_user_resistors] = g

@@ -360,3 +360,12 @@ def test_conductances_beyond_double_precision_are_not_reported_converged(method)
     c["R"].value = np.array([1e3, 1.0, 1e3])
     op = rs.solve(c, method=method)
     assert op.converged and op.voltage("a") == pytest.approx((1e3 + 1) / (2e3 + 1), abs=1e-12)  # v_a = V (r2 + r3) / sum
+
+
+@pytest.mark.parametrize("bad", [0.0, -1e-3, np.nan, np.inf])
+def test_with_conductances_refuses_conductances_that_are_not_positive(bad):
+    p = rs.compile(bridge())
+    g = p.conductances
+    g[2] = bad
+    with pytest.raises(ValueError, match=r"g\[2\]"):
+        p.with_conductances(g)
