@@ -119,7 +119,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
                 free = ~(lam_t > 0).any(axis=0)
                 error = np.zeros(B)
                 if free.any():
-                    error[free] = _error_estimate(qp, stage, beta, res, sol.x)[free]
+                    error[free] = _error_estimate(qp, stage, beta, res, sol.x)[0][free]
             worst_error = max(worst_error, float(np.max(error, initial=0.0)))
             ok &= error <= tol * _volt_scale(sol.x)
     problem.update_vcvs(s, x, len(problem.stages))
@@ -195,8 +195,8 @@ def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps, beta):
 def _cd(qp, stage, tol, x0, max_sweeps, beta):
     """Coordinate descent until its error estimate (``_error_estimate``) is within tol · max(1 V, ‖x‖∞)
     for every column: the step tolerance starts at tol and, while the estimate misses, shrinks in
-    proportion (warm-started, at most CD_TIGHTEN_ROUNDS times, within max_sweeps in all). The solution's
-    info gains "error_estimate" (B,) volts."""
+    proportion (warm-started, at most CD_TIGHTEN_ROUNDS times, within max_sweeps in all; not where the
+    rounding floor alone misses). The solution's info gains "error_estimate" (B,) volts."""
     from .solvers.cd import solve_cd
     from .solvers.colouring import colour_variables
 
@@ -206,12 +206,13 @@ def _cd(qp, stage, tol, x0, max_sweeps, beta):
     for _ in range(CD_TIGHTEN_ROUNDS + 1):
         sol = solve_cd(qp, x0=x0, tol=step_tol, max_sweeps=max_sweeps - sweeps, colours=stage.cache["colours"])
         sweeps += sol.iterations
-        error = _error_estimate(qp, stage, beta, sol.info["residuals"], sol.x)
+        error, floor = _error_estimate(qp, stage, beta, sol.info["residuals"], sol.x)
         target = tol * _volt_scale(sol.x)
-        if np.all(error <= target) or not sol.info["converged"] or sweeps >= max_sweeps:
+        missed = error > target
+        # stop when met, out of sweeps, or where rounding alone misses (smaller steps cannot help)
+        if not missed.any() or not sol.info["converged"] or sweeps >= max_sweeps or np.any(floor[missed] > target[missed]):
             break
         x0 = sol.x
-        missed = error > target
         step_tol = step_tol * max(float(np.min(target[missed] / error[missed])) / 4, 1e-6)
     sol.iterations = sweeps
     sol.info["error_estimate"] = error
@@ -247,10 +248,11 @@ def _volt_scale(x: np.ndarray) -> np.ndarray:
     return np.maximum(1.0, np.abs(x).max(axis=0, initial=0.0))
 
 
-def _error_estimate(qp, stage, beta, residuals, x) -> np.ndarray:
-    """(B,) volts: ``kkt.inverse_norm_bound`` of the stage's L (cached per conductances and beta) times the
-    stationarity residual plus its rounding floor ε ‖|L| |x| + |b|‖∞ (a residual below that is noise of its
-    own evaluation: on a pair held by gmin alone, an x 1e-8 V off has residual 0.0)."""
+def _error_estimate(qp, stage, beta, residuals, x) -> tuple[np.ndarray, np.ndarray]:
+    """((B,), (B,)) volts: the error estimate, ``kkt.inverse_norm_bound`` of the stage's L (cached per
+    conductances and beta) times the stationarity residual plus its rounding floor ε ‖|L| |x| + |b|‖∞ (a
+    residual below that is noise of its own evaluation: on a pair held by gmin alone, an x 1e-8 V off has
+    residual 0.0); and the floor's part of it."""
     from .solvers.kkt import inverse_norm_bound
 
     key = ("inverse_norm", float(beta))
@@ -259,8 +261,8 @@ def _error_estimate(qp, stage, beta, residuals, x) -> np.ndarray:
     bound, absL = stage.value_cache[key]
     floor = np.finfo(float).eps * (absL @ np.abs(x) + np.abs(qp.b)).max(axis=0, initial=0.0)
     with np.errstate(invalid="ignore"):  # inf * 0: an exact x with no bound found
-        error = bound * (np.asarray(residuals["stationarity"]) + floor)
-    return np.where(np.isnan(error), 0.0, error)
+        error, rounding = bound * (np.asarray(residuals["stationarity"]) + floor), bound * floor
+    return np.where(np.isnan(error), 0.0, error), np.where(np.isnan(rounding), 0.0, rounding)
 
 
 def _shallow(qp, stage) -> bool:
