@@ -17,7 +17,8 @@ Methods (``method=``):
 
 Every result carries the KKT certificate (:mod:`resnet_sim.solvers.kkt`); ``converged`` is true only
 when all four residuals are under ``tol`` for every sample and the error estimate ``_error_estimate``
-(‖L⁻¹‖∞ times the stationarity residual and its rounding floor, volts) is within tol · max(1 V, ‖x‖∞) for
+(``kkt.error_amplification_bound`` times the stationarity residual and its rounding floor, node by node in
+volts) is within tol · max(1 V, ‖x‖∞) for
 every stage coordinate descent finished and every active-set column with no active diode row (docs/solver.md
 section 6): cd's stopping test is a step size, and on a weakly tied cluster of strongly coupled nodes (1 ohm
 inside, tens of kilohms out) steps of 1e-10 V can leave errors of 1e-6 V whose currents are within the
@@ -119,7 +120,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
                 free = ~(lam_t > 0).any(axis=0)
                 error = np.zeros(B)
                 if free.any():
-                    error[free] = _error_estimate(qp, stage, beta, res, sol.x)[0][free]
+                    error[free] = _error_estimate(qp, stage, beta, sol.x, lam_t)[0][free]
             worst_error = max(worst_error, float(np.max(error, initial=0.0)))
             ok &= error <= tol * _volt_scale(sol.x)
     problem.update_vcvs(s, x, len(problem.stages))
@@ -206,7 +207,7 @@ def _cd(qp, stage, tol, x0, max_sweeps, beta):
     for _ in range(CD_TIGHTEN_ROUNDS + 1):
         sol = solve_cd(qp, x0=x0, tol=step_tol, max_sweeps=max_sweeps - sweeps, colours=stage.cache["colours"])
         sweeps += sol.iterations
-        error, floor = _error_estimate(qp, stage, beta, sol.info["residuals"], sol.x)
+        error, floor = _error_estimate(qp, stage, beta, sol.x, sol.lam)
         target = tol * _volt_scale(sol.x)
         missed = error > target
         # stop when met, out of sweeps, or where rounding alone misses (smaller steps cannot help)
@@ -248,20 +249,23 @@ def _volt_scale(x: np.ndarray) -> np.ndarray:
     return np.maximum(1.0, np.abs(x).max(axis=0, initial=0.0))
 
 
-def _error_estimate(qp, stage, beta, residuals, x) -> tuple[np.ndarray, np.ndarray]:
-    """((B,), (B,)) volts: the error estimate, ``kkt.inverse_norm_bound`` of the stage's L (cached per
-    conductances and beta) times the stationarity residual plus its rounding floor ε ‖|L| |x| + |b|‖∞ (a
-    residual below that is noise of its own evaluation: on a pair held by gmin alone, an x 1e-8 V off has
-    residual 0.0); and the floor's part of it."""
-    from .solvers.kkt import inverse_norm_bound
+def _error_estimate(qp, stage, beta, x, lam) -> tuple[np.ndarray, np.ndarray]:
+    """((B,), (B,)) volts: the error estimate K · max_j (|r_j| + f_j) / L_jj of x (n, B) volts with diode
+    currents lam (m, B), with K the stage's ``kkt.error_amplification_bound`` (cached per conductances and
+    beta), r = L x − b + Aᵀ lam the stationarity residual (amperes) and f = ε (|L| |x| + |b|) its rounding floor (a residual below that is noise of its
+    own evaluation: on a pair held by gmin alone, an x 1e-8 V off has residual 0.0); and the floor's part."""
+    from .solvers.kkt import error_amplification_bound
 
-    key = ("inverse_norm", float(beta))
+    key = ("amplification", float(beta))
     if key not in stage.value_cache:
-        stage.value_cache[key] = (inverse_norm_bound(qp.L), abs(qp.L).tocsr())
-    bound, absL = stage.value_cache[key]
-    floor = np.finfo(float).eps * (absL @ np.abs(x) + np.abs(qp.b)).max(axis=0, initial=0.0)
+        stage.value_cache[key] = (error_amplification_bound(qp.L), abs(qp.L).tocsr(), qp.L.diagonal()[:, None])
+    K, absL, diag = stage.value_cache[key]
+    floor = np.finfo(float).eps * (absL @ np.abs(x) + np.abs(qp.b)) / diag
+    residual = qp.L @ x - qp.b + (qp.constraint_matrix().T @ lam if qp.m else 0.0)
+    steps = np.abs(residual) / diag
     with np.errstate(invalid="ignore"):  # inf * 0: an exact x with no bound found
-        error, rounding = bound * (np.asarray(residuals["stationarity"]) + floor), bound * floor
+        error = K * (steps + floor).max(axis=0, initial=0.0)
+        rounding = K * floor.max(axis=0, initial=0.0)
     return np.where(np.isnan(error), 0.0, error), np.where(np.isnan(rounding), 0.0, rounding)
 
 

@@ -237,3 +237,12 @@ def test_trained_mnist_network_on_all_test_images():
     assert relative_error(y, y_net) <= 1e-7
     np.testing.assert_array_equal(y.argmax(axis=1), y_net.argmax(axis=1))
     assert np.mean(y_net.argmax(axis=1) == labels) > 0.95  # it is a trained network
+
+
+def test_minimal_chain_is_certified_where_scales_differ_by_the_gain():
+    # four 1x1 layers, weight 1, bias 0.1: output 1 + 4 * 0.1 = 1.4. Conductances fall by the gain per layer;
+    # an error estimate that multiplied the last layer's inverse by the first layer's rounding called this
+    # exact answer unconverged
+    weights, biases = [np.array([[1.0]])] * 4, [np.array([0.1])] * 4
+    op = rs.solve(rs.compile_relu(weights, biases, "minimal"), inputs=[[1.0]])
+    assert op.converged and op.outputs[0, 0] == pytest.approx(1.4, rel=1e-12)

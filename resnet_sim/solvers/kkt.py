@@ -102,17 +102,18 @@ def converged_mask(residuals: dict[str, np.ndarray], tol: float,
     return ok
 
 
-def inverse_norm_bound(L: sp.csr_matrix) -> float:
-    """An upper bound (ohms) on ‖L⁻¹‖∞ for a nonsingular symmetric M-matrix L (positive diagonal, L_ij ≤ 0
-    off it: every stage QP's reduced Laplacian, nudged or not), or inf when none was found.
+def error_amplification_bound(L: sp.csr_matrix) -> float:
+    """K ≥ ‖L⁻¹ D‖∞ (D = diag L, so K is dimensionless) for a nonsingular symmetric M-matrix L (positive
+    diagonal, L_ij ≤ 0 off it: every stage QP's reduced Laplacian, nudged or not), or inf when none was
+    found. Then L e = r implies ‖e‖∞ ≤ K · max_j |r_j| / L_jj: the residual measured node by node in volts
+    (its Jacobi step), so that a weak part's large inverse does not multiply a strong part's residual.
 
-    L⁻¹ ≥ 0 entrywise, so any z > 0 with L z ≥ δ 1, δ > 0, gives L⁻¹1 ≤ z / δ: ‖L⁻¹‖∞ ≤ max z / δ. z ≈ L⁻¹1
+    L⁻¹ ≥ 0 entrywise, so any z > 0 with L z ≥ δ D 1, δ > 0, gives L⁻¹ D 1 ≤ z / δ: K = max z / δ. z ≈ L⁻¹ D 1
     comes from Jacobi-preconditioned conjugate gradients (relative residual 1e-3, then 1e-6 and 1e-10 if
     that z is no such supersolution); each (L z)_i is lowered by a bound on its rounding error, (row length
-    + 2) ε (|L| z)_i, so the result is a bound up to that. With ``certificate``'s stationarity residual r it
-    bounds the error of x: L (x − x*) = r when no diode row is active, so ‖x − x*‖∞ ≤ ‖L⁻¹‖∞ ‖r‖∞; rows that
-    pin a variable keep it a bound (the rest is a principal submatrix, whose inverse is entrywise smaller);
-    through active coupled rows it is an estimate.
+    + 2) ε (|L| z)_i, so the result is a bound up to that. For x − x* with L (x − x*) = r (no diode row
+    active) it bounds the error; rows that pin a variable keep it a bound (the rest is a principal
+    submatrix, whose inverse is entrywise smaller); through active coupled rows it is an estimate.
     """
     from scipy.sparse.linalg import LinearOperator, cg  # lazy, like scipy.optimize above
 
@@ -124,15 +125,14 @@ def inverse_norm_bound(L: sp.csr_matrix) -> float:
     off = L - sp.diags(diag)
     if not (np.all(diag > 0) and (off.nnz == 0 or off.data.max() <= 0.0)):
         return np.inf
-    ones = np.ones(n)
     absL = abs(L)
     slop = (np.diff(L.indptr) + 2) * np.finfo(float).eps
     jacobi = LinearOperator((n, n), matvec=lambda v: np.ravel(v) / diag, dtype=np.float64)
-    z = ones / diag
+    z = np.ones(n)
     for rtol in (1e-3, 1e-6, 1e-10):
-        z, _ = cg(L, ones, x0=z, rtol=rtol, maxiter=10 * n + 100, M=jacobi)
+        z, _ = cg(L, diag, x0=z, rtol=rtol, maxiter=10 * n + 100, M=jacobi)
         if np.all(z > 0):
-            delta = (L @ z - slop * (absL @ z)).min()
+            delta = ((L @ z - slop * (absL @ z)) / diag).min()
             if delta > 0:
                 return float(z.max() / delta)
     return np.inf
