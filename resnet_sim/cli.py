@@ -157,8 +157,9 @@ def _compile_relu(args) -> int:
         circuit = compile_relu(weights, biases, args.mode, unit=args.unit, gain=args.gain)
     except ValueError as err:
         raise UsageError(args.model, str(err).removeprefix(f"{args.model}: ")) from None
+    text = write_netlist(circuit)  # before opening the output, so a failure leaves an existing file alone
     with open(args.output, "w") as f:
-        f.write(write_netlist(circuit))
+        f.write(text)
     print(f"wrote {args.output}: {circuit.title}, {len(circuit.inputs)} inputs, {len(circuit.outputs)} outputs")
     print(format_report(element_report(circuit)))
     return 0

@@ -65,6 +65,8 @@ def check_network(weights, biases) -> tuple[list[np.ndarray], list[np.ndarray]]:
         raise ValueError(f"{len(weights)} weight matrices but {len(biases)} bias vectors")
     out_w, out_b = [], []
     for k, (w, b) in enumerate(zip(weights, biases)):
+        if np.iscomplexobj(w) or np.iscomplexobj(b):  # float64 would drop the imaginary part
+            raise ValueError(f"W{k} and b{k} must be real numeric arrays")
         try:
             w, b = np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)
         except (TypeError, ValueError):
@@ -95,6 +97,8 @@ def load_model(path) -> tuple[list[np.ndarray], list[np.ndarray]]:
         raise ValueError(f"{name}: cannot read model ({getattr(e, 'strerror', None) or e})") from None
     if arrays is None:
         raise ValueError(f"{name}: not a .npz or HDF5 model file")
+    if odd := [k for k in arrays if re.fullmatch(r"[Wb]0\d+", k)]:
+        raise ValueError(f"{name}: array {odd[0]}: layers are numbered without leading zeros (W0, b0, W1, ...)")
     layers = sorted(int(m[1]) for m in map(re.compile(r"W(\d+)$").match, arrays) if m)
     if layers != list(range(len(layers))) or not layers:
         missing = next((f"W{k}" for k in range(len(layers) + 1) if k not in layers), "W0")
@@ -115,7 +119,10 @@ def _read_arrays(path) -> dict[str, np.ndarray] | None:
         import h5py
 
         with h5py.File(path, "r") as f:
-            return {k: np.asarray(f[k]) for k in f if isinstance(f[k], h5py.Dataset)}
+            entries = {k: f.get(k) for k in f}  # None: a dangling link
+            # a dataset with a null dataspace holds nothing: an empty array, refused by name if it is W or b
+            return {k: np.empty(0) if d.shape is None else np.asarray(d) for k, d in entries.items()
+                    if isinstance(d, h5py.Dataset)}
     if magic.startswith(b"PK"):
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
@@ -246,13 +253,24 @@ def compile_relu(weights, biases, mode: str = "exact", *, unit: float = UNIT, ga
     gain = MINIMAL_GAIN if gain is None else float(gain)
     if not (np.isfinite(gain) and gain >= 1):
         raise ValueError(f"gain must be a finite number >= 1, got {gain}")
+    if mode == "minimal" and (len(weights) - 1) * np.log10(gain) > 300:
+        raise ValueError(f"gain {gain:g} over {len(weights)} layers needs conductances of unit / gain^"
+                         f"{len(weights) - 1}, below what double precision holds")
     sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
     c = Circuit(title or f"ReLU network {'-'.join(map(str, sizes))} ({mode})")
     build = _Builder(c)
-    if mode == "exact":
-        _exact_layers(build, weights, biases, *build.inputs(sizes[0], (weights[0] < 0).any(axis=0)), unit)
-    else:
-        _minimal_layers(build, weights, biases, unit, gain)
+    with np.errstate(over="ignore", divide="ignore"):  # values beyond double precision are refused below
+        if mode == "exact":
+            _exact_layers(build, weights, biases, *build.inputs(sizes[0], (weights[0] < 0).any(axis=0)), unit)
+        else:
+            _minimal_layers(build, weights, biases, unit, gain)
+    for kind, what in (("R", "a resistance"), ("E", "an amplifier gain")):
+        values = c[kind].value
+        bad = ~np.isfinite(values) | ((values <= 0) if kind == "R" else False)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"the weights at unit {unit:g} S need {what} of {values[i]:g} for {c[kind].names[i]}, "
+                             "beyond double precision: scale the weights or the unit")
     return c
 
 

@@ -76,3 +76,42 @@ def test_console_script(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     assert "wrote" in out and "total" in out
     assert (tmp_path / "net.cir").read_text().count("\n") > 10
+
+
+def test_models_beyond_double_precision_or_ambiguous_are_refused_in_one_line(tmp_path, capsys):
+    import h5py
+
+    W0, b0, W1, b1 = np.array([[1.0, -2], [-1, 1]]), np.array([0.5, -1]), np.array([[2.0, -3]]), np.array([0.25])
+    np.savez(tmp_path / "tiny.npz", W0=np.array([[1e-310]]), b0=np.zeros(1))  # 1 / (1e-3 * 1e-310) = inf ohm
+    np.savez(tmp_path / "huge.npz", W0=np.array([[1e308, 1e308]]), b0=np.zeros(1), W1=np.ones((1, 1)), b1=np.zeros(1))
+    np.savez(tmp_path / "zeros.npz", W0=W0, b0=b0, W01=W1, b1=b1)
+    np.savez(tmp_path / "complex.npz", W0=W0 + 1j, b0=b0, W1=W1, b1=b1)
+    np.savez(tmp_path / "deep.npz", **{f"{a}{k}": np.ones((1, 1)) if a == "W" else np.zeros(1)
+                                       for k in range(3) for a in "Wb"})
+    with h5py.File(tmp_path / "null.h5", "w") as f:
+        f["W0"] = np.ones((1, 2))
+        f.create_dataset("b0", dtype="f8")  # a null dataspace
+    cases = [(["tiny.npz"], "tiny.npz: the weights at unit 0.001 S need a resistance of inf"),
+             (["huge.npz"], "huge.npz: the weights at unit 0.001 S need an amplifier gain of inf"),
+             (["zeros.npz"], "zeros.npz: array W01: layers are numbered without leading zeros"),
+             (["complex.npz"], "complex.npz: W0 and b0 must be real numeric arrays"),
+             (["deep.npz", "--mode", "minimal", "--gain", "1e160"], "deep.npz: gain 1e+160 over 3 layers"),
+             (["null.h5"], "null.h5: b0 must have shape (1,)")]
+    (tmp_path / "net.cir").write_text("kept\n")
+    for args, message in cases:
+        assert main(["compile-relu", str(tmp_path / args[0]), *args[1:], "-o", str(tmp_path / "net.cir")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert (tmp_path / "net.cir").read_text() == "kept\n"  # a refused model leaves the output alone
+
+
+def test_hdf5_model_with_a_dangling_link_compiles(tmp_path, capsys):
+    import h5py
+
+    with h5py.File(tmp_path / "link.h5", "w") as f:
+        f["W0"], f["b0"] = np.array([[1.0, -2.0]]), np.array([0.5])
+        f["lnk"] = h5py.SoftLink("/nothing")
+    assert main(["compile-relu", str(tmp_path / "link.h5"), "-o", str(tmp_path / "net.cir")]) == 0
+    capsys.readouterr()
+    np.save(tmp_path / "x.npy", np.array([[1.0, -1.0]]))
+    assert op_outputs(capsys, tmp_path / "net.cir", tmp_path / "x.npy")[0, 0] == pytest.approx(1.0 + 2.0 + 0.5)  # W0 x + b0
