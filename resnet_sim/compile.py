@@ -118,11 +118,24 @@ class Problem:
             if y.shape[1] not in (1, s.shape[1]):
                 raise ValueError(f"targets must have {s.shape[1]} rows, got {y.shape[1]}")
             out_nodes = self.outputs[st.outputs]
+            if len(self._vcvs):
+                self._check_nudgeable(stage, st.outputs)
             pull = beta * (y[st.outputs] - _matmul(self.P[out_nodes], s))
             b = b.copy()
             np.add.at(b, st.out_var, pull)
             L = L + sp.csr_matrix((np.full(len(st.out_var), float(beta)), (st.out_var, st.out_var)), shape=L.shape)
         return QP(L, b, st.a, st.k, c)
+
+    def _check_nudgeable(self, stage: int, outputs: np.ndarray) -> None:
+        """CircuitError naming an output of ``stage`` whose potential involves a VCVS slot set only after it
+        (the amplifier is controlled from the output's own stage: nudging it would need a feedback loop)."""
+        deps = sp.csr_matrix(self.P[self.outputs[outputs]][:, self.e_slots])
+        for row, o in enumerate(outputs):
+            late = [j for j in deps[row].indices if self._vcvs_level[j] > stage]
+            if late:
+                raise CircuitError(f"output {self.circuit.outputs[o]} cannot be nudged: it sits on the output of "
+                                   f"amplifier {self.circuit['E'].names[late[0]]}, which is controlled from the "
+                                   "nodes the nudge would move (a feedback loop through the amplifier)")
 
     def update_vcvs(self, s: np.ndarray, x: np.ndarray, ready: int) -> None:
         """Set in ``s`` (in place) the VCVS slots that become known before stage ``ready`` (after all
@@ -551,6 +564,7 @@ def _stages(p: Problem) -> None:
     nf, ne = p.n_free, len(p._vcvs)
     stage_of_var = np.zeros(nf, np.int64)
     p._vcvs_at = {}
+    p._vcvs_level = np.zeros(ne, np.int64)  # the stage before which each VCVS slot is set
     if ne:
         stage_of_var = _vcvs_schedule(p)
     n_stages = int(stage_of_var.max()) + 1 if nf else 0
@@ -604,6 +618,13 @@ def _vcvs_schedule(p: Problem) -> np.ndarray:
                 dag.add_edge(("C", int(comp[p.var[node]])), ("E", j))
             for jj in Q[node].indices:
                 dag.add_edge(("E", int(jj)), ("E", j))
+    # a nudged output pulls its component towards a target through v_out = x + P s: the amplifier slots in
+    # P[out] must be known before that component's stage. Scheduled so when that leaves no loop; otherwise
+    # (an output whose amplifier is controlled from its own component) nudging it is refused (``qp``)
+    nudge = [(("E", int(jj)), ("C", int(comp[p.var[o]]))) for o in p.outputs if p.var[o] >= 0 for jj in Q[o].indices]
+    dag.add_edges_from(nudge)
+    if not nx.is_directed_acyclic_graph(dag):
+        dag.remove_edges_from(nudge)
     try:
         order = list(nx.topological_sort(dag))
     except nx.NetworkXUnfeasible:
@@ -621,4 +642,5 @@ def _vcvs_schedule(p: Problem) -> np.ndarray:
             stage_of_comp[v[1]] = level[v]
         else:
             p._vcvs_at.setdefault(level[v], []).append(v[1])
+            p._vcvs_level[v[1]] = level[v]
     return stage_of_comp[comp] if nf else np.zeros(0, np.int64)

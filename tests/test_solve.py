@@ -369,3 +369,26 @@ def test_with_conductances_refuses_conductances_that_are_not_positive(bad):
     g[2] = bad
     with pytest.raises(ValueError, match=r"g\[2\]"):
         p.with_conductances(g)
+
+
+@pytest.mark.parametrize("rm_first", [True, False])
+def test_nudged_output_on_an_amplifier_waits_for_the_amplifier(rm_first):
+    # out = m + 2 v_a, v_a = 0.5 V (divider; the control draws nothing). Nudged by beta = 1 mS to 0 V, the
+    # super-node {m, out} balances (m - 0)/1k + beta (m + 1 - 0) = 0: m = -0.5 V, out = 0.5 V. With rm before
+    # the E card the super-node was scheduled in the amplifier's own stage and nudged with its slot at 0 V
+    cards = [("V", "v1", ["s", "0"], 1.0), ("R", "r1", ["s", "a"], 1e3), ("R", "r2", ["a", "0"], 1e3)]
+    e, rm = ("E", "e1", ["out", "m", "a", "0"], 2.0), ("R", "rm", ["m", "0"], 1e3)
+    c = build("nudged amplifier", cards + ([rm, e] if rm_first else [e, rm]), outputs=["out"])
+    for method in ("cd", "active-set"):
+        op = rs.solve(c, method=method, beta=1e-3, targets=[[0.0]])
+        assert op.converged and op.voltage("out") == pytest.approx(0.5, abs=1e-9)
+
+
+def test_nudging_an_output_inside_its_amplifiers_loop_is_refused():
+    # the amplifier's control a shares a component with m, its output's reference: a nudge at out would move
+    # a, hence the amplifier, within one stage (a feedback loop the staged energy cannot hold)
+    c = build("loop", [("V", "v1", ["s", "0"], 1.0), ("R", "r1", ["s", "a"], 1e3), ("R", "r2", ["a", "m"], 1e3),
+                       ("R", "rm", ["m", "0"], 1e3), ("E", "e1", ["out", "m", "a", "0"], 2.0)], outputs=["out"])
+    assert rs.solve(c).voltage("out") == pytest.approx(1 / 3 + 2 * 2 / 3)  # a = 2/3 V, m = 1/3 V unnudged
+    with pytest.raises(rs.CircuitError, match="output out cannot be nudged"):
+        rs.solve(c, beta=1e-3, targets=[[0.0]])
