@@ -117,7 +117,8 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
             if name == "cd":
                 error = sol.info["error_estimate"]
             else:  # active set: only columns with no active diode row, where the bound holds as it is
-                free = ~(lam_t > 0).any(axis=0)
+                # a diode current within the stationarity tolerance is rounding, not conduction
+                free = ~(lam_t > tol * residual_scale(qp, sol.x)["dual"]).any(axis=0)
                 error = np.zeros(B)
                 if free.any():
                     error[free] = _error_estimate(qp, stage, beta, sol.x, lam_t)[0][free]
@@ -250,23 +251,28 @@ def _volt_scale(x: np.ndarray) -> np.ndarray:
 
 
 def _error_estimate(qp, stage, beta, x, lam) -> tuple[np.ndarray, np.ndarray]:
-    """((B,), (B,)) volts: the error estimate K · max_j (|r_j| + f_j) / L_jj of x (n, B) volts with diode
+    """((B,), (B,)) volts: the error estimate max_j K_j (|r_j| + f_j) / L_jj of x (n, B) volts with diode
     currents lam (m, B), with K the stage's ``kkt.error_amplification_bound`` (cached per conductances and
     beta), r = L x − b + Aᵀ lam the stationarity residual (amperes) and f = ε (|L| |x| + |b|) its rounding floor (a residual below that is noise of its
     own evaluation: on a pair held by gmin alone, an x 1e-8 V off has residual 0.0); and the floor's part."""
-    from .solvers.kkt import error_amplification_bound
+    from .solvers.kkt import error_amplification_bound, slack
 
     key = ("amplification", float(beta))
     if key not in stage.value_cache:
-        stage.value_cache[key] = (error_amplification_bound(qp.L), abs(qp.L).tocsr(), qp.L.diagonal()[:, None])
+        stage.value_cache[key] = (error_amplification_bound(qp.L)[:, None], abs(qp.L).tocsr(), qp.L.diagonal()[:, None])
     K, absL, diag = stage.value_cache[key]
     floor = np.finfo(float).eps * (absL @ np.abs(x) + np.abs(qp.b)) / diag
     residual = qp.L @ x - qp.b + (qp.constraint_matrix().T @ lam if qp.m else 0.0)
     steps = np.abs(residual) / diag
     with np.errstate(invalid="ignore"):  # inf * 0: an exact x with no bound found
-        error = K * (steps + floor).max(axis=0, initial=0.0)
-        rounding = K * floor.max(axis=0, initial=0.0)
-    return np.where(np.isnan(error), 0.0, error), np.where(np.isnan(rounding), 0.0, rounding)
+        error = np.nan_to_num(K * (steps + floor), nan=0.0).max(axis=0, initial=0.0)
+        rounding = np.nan_to_num(K * floor, nan=0.0).max(axis=0, initial=0.0)
+        if qp.m:  # rows given a current while still off their limit: x is that far from their face
+            gap = np.abs(slack(qp, x)) - 4 * np.finfo(float).eps * (np.abs(qp.c) + np.abs(x).max(axis=0))  # less rounding
+            off_face = np.where(lam > 0, np.maximum(gap, 0.0), 0.0)
+            ends = np.maximum(K[np.maximum(qp.a, 0), 0] * (qp.a >= 0), K[np.maximum(qp.k, 0), 0] * (qp.k >= 0))
+            error = np.maximum(error, np.nan_to_num(ends[:, None] * off_face, nan=0.0).max(axis=0, initial=0.0))
+    return error, rounding
 
 
 def _shallow(qp, stage) -> bool:

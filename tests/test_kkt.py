@@ -228,10 +228,19 @@ def test_error_amplification_bound_holds_and_is_close(seed):
     tie[rng.choice(n, int(rng.integers(1, 3)), replace=False)] = 10.0 ** rng.uniform(-6, 0)
     L = (sp.diags(np.asarray(A.sum(axis=1)).ravel() + tie) - A).tocsr()
     exact = np.abs(np.linalg.inv(L.toarray()) * L.diagonal()).sum(axis=1).max()
+    bound = kkt.error_amplification_bound(L)  # one connected block: one value
+    assert np.ptp(bound) == 0 and exact * (1 - 1e-9) <= bound[0] <= 2 * exact
+
+
+def test_error_amplification_bound_is_per_block():
+    # a strong pair (1 mohm, 10 Mohm to ground) and an unrelated weak node: each block gets its own bound
+    L = sp.csr_matrix(np.array([[1e3, -1e3, 0.0], [-1e3, 1e3 + 1e-7, 0.0], [0.0, 0.0, 2e-6]]))
     bound = kkt.error_amplification_bound(L)
-    assert exact * (1 - 1e-9) <= bound <= 2 * exact
+    inverse = np.linalg.inv(L.toarray()) * L.diagonal()
+    assert bound[2] == pytest.approx(1.0)
+    assert np.abs(inverse[:2, :2]).sum(axis=1).max() <= bound[0] == bound[1] <= 2 * np.abs(inverse[:2]).sum(axis=1).max()
 
 
 def test_error_amplification_bound_refuses_a_matrix_that_is_not_an_m_matrix():
-    assert kkt.error_amplification_bound(sp.csr_matrix(np.array([[2.0, 1.0], [1.0, 2.0]]))) == np.inf
-    assert kkt.error_amplification_bound(sp.csr_matrix((0, 0))) == 0.0
+    assert np.all(kkt.error_amplification_bound(sp.csr_matrix(np.array([[2.0, 1.0], [1.0, 2.0]]))) == np.inf)
+    assert kkt.error_amplification_bound(sp.csr_matrix((0, 0))).shape == (0,)

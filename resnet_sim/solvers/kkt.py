@@ -102,40 +102,51 @@ def converged_mask(residuals: dict[str, np.ndarray], tol: float,
     return ok
 
 
-def error_amplification_bound(L: sp.csr_matrix) -> float:
-    """K ≥ ‖L⁻¹ D‖∞ (D = diag L, so K is dimensionless) for a nonsingular symmetric M-matrix L (positive
-    diagonal, L_ij ≤ 0 off it: every stage QP's reduced Laplacian, nudged or not), or inf when none was
-    found. Then L e = r implies ‖e‖∞ ≤ K · max_j |r_j| / L_jj: the residual measured node by node in volts
-    (its Jacobi step), so that a weak part's large inverse does not multiply a strong part's residual.
+def error_amplification_bound(L: sp.csr_matrix) -> np.ndarray:
+    """(n,) K_i ≥ ‖L_c⁻¹ D_c‖∞ for the connected block c of L holding variable i (D = diag L, so K is
+    dimensionless), for a nonsingular symmetric M-matrix L (positive diagonal, L_ij ≤ 0 off it: every stage
+    QP's reduced Laplacian, nudged or not); inf where none was found (everywhere if L is not an M-matrix).
+    Then L e = r implies ‖e_c‖∞ ≤ K_c · max_{j in c} |r_j| / L_jj: the residual measured node by node in
+    volts (its Jacobi step), and per block, so that a weak part's large inverse does not multiply the
+    residual of a strong part, or of a part it does not touch.
 
-    L⁻¹ ≥ 0 entrywise, so any z > 0 with L z ≥ δ D 1, δ > 0, gives L⁻¹ D 1 ≤ z / δ: K = max z / δ. z ≈ L⁻¹ D 1
-    comes from Jacobi-preconditioned conjugate gradients (relative residual 1e-3, then 1e-6 and 1e-10 if
-    that z is no such supersolution); each (L z)_i is lowered by a bound on its rounding error, (row length
-    + 2) ε (|L| z)_i, so the result is a bound up to that. For x − x* with L (x − x*) = r (no diode row
-    active) it bounds the error; rows that pin a variable keep it a bound (the rest is a principal
-    submatrix, whose inverse is entrywise smaller); through active coupled rows it is an estimate.
+    L⁻¹ ≥ 0 entrywise, so any z > 0 with L z ≥ δ D 1 on a block, δ > 0, gives L_c⁻¹ D_c 1 ≤ z / δ there:
+    K_c = max z / δ. z ≈ L⁻¹ D 1 comes from Jacobi-preconditioned conjugate gradients (relative residual
+    1e-3, then 1e-6 and 1e-10 while some block has no such supersolution); each (L z)_i is lowered by a
+    bound on its rounding error, (row length + 2) ε (|L| z)_i, so the result is a bound up to that. For
+    x − x* with L (x − x*) = r (no diode row active) it bounds the error; rows that pin a variable keep it
+    a bound (the rest is a principal submatrix, whose inverse is entrywise smaller); through active coupled
+    rows it is an estimate.
     """
     from scipy.sparse.linalg import LinearOperator, cg  # lazy, like scipy.optimize above
+    from scipy.sparse.csgraph import connected_components
 
     n = L.shape[0]
     if n == 0:
-        return 0.0
+        return np.zeros(0)
     L = sp.csr_matrix(L)
     diag = L.diagonal()
     off = L - sp.diags(diag)
     if not (np.all(diag > 0) and (off.nnz == 0 or off.data.max() <= 0.0)):
-        return np.inf
+        return np.full(n, np.inf)
+    n_blocks, block = connected_components(off, directed=False)
     absL = abs(L)
     slop = (np.diff(L.indptr) + 2) * np.finfo(float).eps
     jacobi = LinearOperator((n, n), matvec=lambda v: np.ravel(v) / diag, dtype=np.float64)
+    K = np.full(n_blocks, np.inf)
     z = np.ones(n)
     for rtol in (1e-3, 1e-6, 1e-10):
         z, _ = cg(L, diag, x0=z, rtol=rtol, maxiter=10 * n + 100, M=jacobi)
-        if np.all(z > 0):
-            delta = ((L @ z - slop * (absL @ z)) / diag).min()
-            if delta > 0:
-                return float(z.max() / delta)
-    return np.inf
+        delta = np.where(z > 0, (L @ z - slop * (absL @ z)) / diag, -np.inf)
+        low = np.full(n_blocks, np.inf)
+        np.minimum.at(low, block, delta)
+        high = np.zeros(n_blocks)
+        np.maximum.at(high, block, z)
+        found = low > 0
+        K[found] = np.minimum(K[found], high[found] / low[found])
+        if np.isfinite(K).all():
+            break
+    return K[block]
 
 
 def least_squares_multipliers(qp: QP, g: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
