@@ -255,7 +255,7 @@ def _error_estimate(qp, stage, beta, x, lam) -> tuple[np.ndarray, np.ndarray]:
     currents lam (m, B), with K the stage's ``kkt.error_amplification_bound`` (cached per conductances and
     beta), r = L x − b + Aᵀ lam the stationarity residual (amperes) and f = ε (|L| |x| + |b|) its rounding floor (a residual below that is noise of its
     own evaluation: on a pair held by gmin alone, an x 1e-8 V off has residual 0.0); and the floor's part."""
-    from .solvers.kkt import error_amplification_bound, slack
+    from .solvers.kkt import error_amplification_bound
 
     key = ("amplification", float(beta))
     if key not in stage.value_cache:
@@ -267,11 +267,6 @@ def _error_estimate(qp, stage, beta, x, lam) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore"):  # inf * 0: an exact x with no bound found
         error = np.nan_to_num(K * (steps + floor), nan=0.0).max(axis=0, initial=0.0)
         rounding = np.nan_to_num(K * floor, nan=0.0).max(axis=0, initial=0.0)
-        if qp.m:  # rows given a current while still off their limit: x is that far from their face
-            gap = np.abs(slack(qp, x)) - 4 * np.finfo(float).eps * (np.abs(qp.c) + np.abs(x).max(axis=0))  # less rounding
-            off_face = np.where(lam > 0, np.maximum(gap, 0.0), 0.0)
-            ends = np.maximum(K[np.maximum(qp.a, 0), 0] * (qp.a >= 0), K[np.maximum(qp.k, 0), 0] * (qp.k >= 0))
-            error = np.maximum(error, np.nan_to_num(ends[:, None] * off_face, nan=0.0).max(axis=0, initial=0.0))
     return error, rounding
 
 
