@@ -207,14 +207,23 @@ class Circuit:
         return self.tables[kind]
 
     def element(self, name: str) -> tuple[str, int]:
-        """(kind, row) of the element called ``name``; KeyError naming it otherwise."""
+        """(kind, row) of the element called ``name``; KeyError naming it when there is none, ValueError
+        when several elements carry it (``add`` does not check: the reader refuses duplicates)."""
         if self._element_index is None:
             index: dict[str, tuple[str, int]] = {}
             for kind, table in self.tables.items():
                 index.update(zip(table.names.tolist(), ((kind, i) for i in range(len(table)))))
-            self._element_index = index
+            total = sum(len(t) for t in self.tables.values())
+            shared = set()
+            if len(index) < total:
+                names, counts = np.unique(np.concatenate([t.names for t in self.tables.values()]), return_counts=True)
+                shared = set(names[counts > 1].tolist())
+            self._element_index, self._shared_names = index, shared
+        key = str(name).lower()
+        if key in self._shared_names:
+            raise ValueError(f"element name {name!r} is used by several elements: ambiguous")
         try:
-            return self._element_index[str(name).lower()]
+            return self._element_index[key]
         except KeyError:
             raise KeyError(f"no element named {name!r}") from None
 

@@ -392,3 +392,11 @@ def test_nudging_an_output_inside_its_amplifiers_loop_is_refused():
     assert rs.solve(c).voltage("out") == pytest.approx(1 / 3 + 2 * 2 / 3)  # a = 2/3 V, m = 1/3 V unnudged
     with pytest.raises(rs.CircuitError, match="output out cannot be nudged"):
         rs.solve(c, beta=1e-3, targets=[[0.0]])
+
+
+def test_a_name_shared_by_two_elements_is_ambiguous_not_the_last_one():
+    c = build("dup", [("V", "v1", ["a", "0"], 1.0), ("R", "r1", ["a", "b"], 1e3), ("R", "r1", ["b", "0"], 3e3)])
+    op = rs.solve(c)
+    with pytest.raises(ValueError, match="'r1' is used by several elements"):
+        op.current("r1")
+    assert op.current("v1") == pytest.approx(-1 / 4e3)  # SPICE sign: 0.25 mA flows out of the + terminal
