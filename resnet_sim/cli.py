@@ -53,18 +53,28 @@ def _op(args) -> int:
     from .netlist import read_netlist
     from .solve import ConvergenceWarning, solve
 
+    if not (np.isfinite(args.tol) and args.tol > 0):
+        raise UsageError(args.file, f"--tol must be a finite number > 0, got {args.tol}")
+    if args.gmin is not None and not (np.isfinite(args.gmin) and args.gmin > 0):
+        raise UsageError(args.file, f"--gmin must be a finite conductance > 0 (siemens), got {args.gmin}")
     circuit = read_netlist(_existing(args.file))
     _print_warnings(circuit)
     inputs = None
-    if args.inputs:
+    if args.inputs is not None:
         try:
             inputs = np.load(_existing(args.inputs), allow_pickle=False)
-        except ValueError as err:
-            raise UsageError(args.inputs, f"not a numpy .npy array ({err})") from None
+        except (ValueError, EOFError, OSError) as err:
+            raise UsageError(args.inputs, f"not a numpy .npy array ({err or 'empty file'})") from None
+        if not isinstance(inputs, np.ndarray):  # an .npz archive
+            inputs.close()
+            raise UsageError(args.inputs, "not a numpy .npy array (an .npz archive: save one array with np.save)")
         n_in = len(circuit.inputs)
-        if inputs.ndim != 2 or inputs.shape[1] != n_in or not np.issubdtype(inputs.dtype, np.number):
-            raise UsageError(args.inputs, f"expected a numeric (B, {n_in}) array (one column per .inputs source), "
-                                          f"got shape {inputs.shape}")
+        if (inputs.ndim != 2 or inputs.shape[1] != n_in or not np.issubdtype(inputs.dtype, np.number)
+                or np.iscomplexobj(inputs)):
+            raise UsageError(args.inputs, f"expected a real numeric (B, {n_in}) array (one column per .inputs "
+                                          f"source), got {inputs.dtype} of shape {inputs.shape}")
+        if inputs.shape[0] == 0:
+            raise UsageError(args.inputs, "no samples (shape (0, n)): nothing to solve")
         if not np.isfinite(inputs).all():
             raise UsageError(args.inputs, "inputs must be finite (no NaN or inf)")
     with warnings.catch_warnings():
@@ -73,9 +83,18 @@ def _op(args) -> int:
             op = solve(circuit, method=args.method, tol=args.tol, inputs=inputs, gmin=args.gmin)
         except CircuitError as err:
             raise CircuitError(f"{args.file}: {err}") from None
-    if args.h5:
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(op.voltages).all() and np.isfinite(op.currents()[1]).all()
+    if not finite:
+        raise CircuitError(f"{args.file}: the operating point overflows double precision (a voltage or current "
+                           "beyond 1.8e308)")
+    if args.h5 is not None:
         op.to_hdf5(args.h5)
-    print(op.to_json(indent=1) if args.json else _table(op, all_resistors=args.all))
+    try:
+        text = op.to_json(indent=1) if args.json else _table(op, all_resistors=args.all)
+    except ValueError as err:  # strict JSON: an overflowing current or voltage
+        raise UsageError(args.file, f"cannot report this operating point: {err}") from None
+    print(text)
     return 0
 
 
@@ -178,6 +197,8 @@ def _spice(args) -> int:
 
     if args.repeat < 1:
         raise UsageError(args.file, f"--repeat must be >= 1, got {args.repeat}")
+    if not (0 < args.timeout < 1e9):
+        raise UsageError(args.file, f"--timeout must be a number of seconds in (0, 1e9), got {args.timeout}")
     circuit = read_netlist(_existing(args.file))
     _print_warnings(circuit)
     try:

@@ -282,9 +282,11 @@ def compile(circuit: Circuit, gmin: float | None = None) -> Problem:
 
 def _validate(c: Circuit) -> None:
     r = c["R"]
-    bad = ~(np.isfinite(r.value) & (r.value > 0))
+    with np.errstate(divide="ignore", over="ignore"):
+        bad = ~(np.isfinite(r.value) & (r.value > 0) & np.isfinite(1.0 / r.value))
     if bad.any():
-        raise CircuitError(f"resistor {r.names[bad][0]} has resistance {r.value[bad][0]:g} ohm; it must be > 0")
+        raise CircuitError(f"resistor {r.names[bad][0]} has resistance {r.value[bad][0]:g} ohm; it must be > 0 "
+                           "with a finite conductance")
     for kind in "VIE":
         t = c[kind]
         bad = ~np.isfinite(t.value)

@@ -23,6 +23,7 @@ for a batch (``inputs`` of shape (B, n_inputs)).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -229,20 +230,40 @@ class OperatingPoint:
 
     def to_json(self, indent: int | None = None) -> str:
         """:meth:`as_dict` as JSON text."""
-        return json.dumps(self.as_dict(), indent=indent)
+        d = self.as_dict()
+        try:
+            return json.dumps(d, indent=indent, allow_nan=False)
+        except ValueError:
+            raise ValueError("a voltage or current overflows double precision (inf or NaN is not JSON)") from None
 
     def to_hdf5(self, path) -> None:
         """Write datasets ``voltages`` (n_nodes, B), ``currents`` (n_elements, B), ``node_names``,
         ``element_names``, ``diode_on`` (n_D, B) and (with .outputs) ``outputs`` (B, n_outputs), with
         attributes version, method, converged, sweeps, tol and the residuals. Written to a temporary
-        file in the same folder, then renamed into place."""
+        file in the same folder (the symlink's target's, for a symlink), then renamed into place with the
+        permissions a new file gets (umask) or the old file had. OSError naming ``path`` if it cannot be
+        written, or exists and is not a regular file (a device, a folder: never replaced)."""
+        import stat
+
         import h5py
 
         from . import __version__
 
-        path = os.fspath(path)
+        given = os.fspath(path)
+        path = os.path.realpath(given)
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise OSError(errno.EEXIST, "exists and is not a regular file", given)
+        if os.path.exists(path):
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
         names, cur = self.currents()
-        fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", dir=os.path.dirname(os.path.abspath(path)))
+        try:
+            fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", dir=os.path.dirname(path))
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, given) from None
         os.close(fd)
         try:
             with h5py.File(tmp, "w") as f:
@@ -257,10 +278,13 @@ class OperatingPoint:
                                sweeps=self.sweeps, tol=self.tol)
                 for k, v in self.residuals.items():
                     f.attrs[f"residual_{k}"] = v
+            os.chmod(tmp, mode)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as err:
             if os.path.exists(tmp):
                 os.remove(tmp)
+            if isinstance(err, OSError):
+                raise OSError(err.errno, err.strerror, given) from None
             raise
 
     def __repr__(self) -> str:

@@ -75,6 +75,8 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite number > 0, got {tol}")
     if not (np.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite conductance >= 0 (siemens), got {beta}")
     if isinstance(circuit_or_problem, Problem):

@@ -93,7 +93,7 @@ def test_errors_are_one_line(capsys, tmp_path):
     assert "v1" in err and "v2" in err
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((2, 5)))
-    one_line_error(capsys, "op", NETLISTS / "trainable.cir", "--inputs", x, expect="x.npy: expected a numeric (B, 2)")
+    one_line_error(capsys, "op", NETLISTS / "trainable.cir", "--inputs", x, expect="x.npy: expected a real numeric (B, 2)")
     np.save(x, np.array([[0.0, np.nan]]))
     one_line_error(capsys, "op", NETLISTS / "trainable.cir", "--inputs", x, expect="x.npy: inputs must be finite")
     junk = tmp_path / "junk.npy"
@@ -140,3 +140,49 @@ def test_spice_refuses_names_ngspice_cannot_take_in_one_line(capsys, tmp_path):
     assert code == 2
     assert err.strip().splitlines() == [f"{path}: cannot hand this circuit to ngspice: cannot write node name "
                                         "'a\\xa0b': it contains '\\xa0'"]
+
+
+def test_bad_arguments_and_inputs_are_one_line_errors(capsys, tmp_path):
+    trainable = NETLISTS / "trainable.cir"
+    np.save(tmp_path / "empty.npy", np.zeros((0, 2)))
+    (tmp_path / "zero.npy").write_bytes(b"")
+    np.savez(tmp_path / "arch.npz", a=np.zeros((1, 2)))
+    np.save(tmp_path / "complex.npy", np.zeros((1, 2)) + 1j)
+    (tmp_path / "tiny.cir").write_text("t\nV1 a 0 1\nR1 a 0 1e-320\n.end\n")  # 1 / R overflows
+    (tmp_path / "big.cir").write_text("t\nV1 a 0 1e308\nV2 b 0 -1e308\nR1 a b 1\n.end\n")  # its current overflows
+    cases = [
+        (["op", trainable, "--inputs", tmp_path / "empty.npy"], "empty.npy: no samples"),
+        (["op", trainable, "--inputs", tmp_path / "zero.npy"], "zero.npy: not a numpy .npy array"),
+        (["op", trainable, "--inputs", tmp_path / "arch.npz"], "arch.npz: not a numpy .npy array (an .npz archive"),
+        (["op", trainable, "--inputs", tmp_path / "complex.npy"], "complex.npy: expected a real numeric (B, 2) array"),
+        (["op", tmp_path / "tiny.cir"], "resistor r1 has resistance 9.99989e-321 ohm"),
+        (["op", tmp_path / "big.cir", "--json"], "big.cir: the operating point overflows double precision"),
+        (["op", trainable, "--tol", "0"], "--tol must be a finite number > 0, got 0.0"),
+        (["op", trainable, "--tol", "inf"], "--tol must be a finite number > 0, got inf"),
+        (["op", trainable, "--gmin", "nan"], "--gmin must be a finite conductance > 0"),
+        (["spice", trainable, "--timeout", "nan"], "--timeout must be a number of seconds"),
+        (["spice", trainable, "--timeout", "-1"], "--timeout must be a number of seconds"),
+    ]
+    for argv, message in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1 and message in err, (argv, err)
+
+
+def test_h5_keeps_symlinks_permissions_and_non_files(capsys, tmp_path):
+    import os
+    import stat
+
+    (tmp_path / "link.h5").symlink_to("target.h5")
+    code, _, _ = run(capsys, "op", NETLISTS / "divider.cir", "--h5", tmp_path / "link.h5")
+    assert code == 0 and (tmp_path / "link.h5").is_symlink() and (tmp_path / "target.h5").is_file()
+    old = os.umask(0o022)
+    try:
+        run(capsys, "op", NETLISTS / "divider.cir", "--h5", tmp_path / "new.h5")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.h5").stat().st_mode) == 0o644  # not mkstemp's 0600
+    (tmp_path / "folder").mkdir()
+    code, _, err = run(capsys, "op", NETLISTS / "divider.cir", "--h5", tmp_path / "folder")
+    assert code == 2 and err == f"{tmp_path / 'folder'}: exists and is not a regular file\n"
+    code, _, err = run(capsys, "op", NETLISTS / "divider.cir", "--h5", tmp_path / "no" / "x.h5")
+    assert code == 2 and err == f"{tmp_path / 'no' / 'x.h5'}: No such file or directory\n"
