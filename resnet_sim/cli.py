@@ -192,7 +192,7 @@ def _spice_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _spice(args) -> int:
-    from .netlist import read_netlist, write_netlist
+    from .netlist import read_netlist
     from .spice import SpiceError, compare
 
     if args.repeat < 1:
@@ -201,10 +201,6 @@ def _spice(args) -> int:
         raise UsageError(args.file, f"--timeout must be a number of seconds in (0, 1e9), got {args.timeout}")
     circuit = read_netlist(_existing(args.file))
     _print_warnings(circuit)
-    try:
-        write_netlist(circuit)
-    except ValueError as err:  # names or values the deck for ngspice cannot hold
-        raise UsageError(args.file, f"cannot hand this circuit to ngspice: {err}") from None
     try:
         comparison = compare(circuit, repeat=args.repeat, timeout=args.timeout)
     except SpiceError as err:

@@ -251,9 +251,9 @@ class OperatingPoint:
 
         given = os.fspath(path)
         path = os.path.realpath(given)
-        if os.path.exists(path) and not os.path.isfile(path):
-            raise OSError(errno.EEXIST, "exists and is not a regular file", given)
         if os.path.exists(path):
+            if not os.path.isfile(path):
+                raise OSError(errno.EEXIST, "exists and is not a regular file", given)
             mode = stat.S_IMODE(os.stat(path).st_mode)
         else:
             umask = os.umask(0)

@@ -114,13 +114,14 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
         used.append(name)
         sweeps += sol.iterations
         residuals.append(res)
-        ok &= converged_mask(res, tol, residual_scale(qp, sol.x))
+        scale = residual_scale(qp, sol.x)
+        ok &= converged_mask(res, tol, scale)
         if name != "cvxpy":
             if name == "cd":
                 error = sol.info["error_estimate"]
             else:  # active set: only columns with no active diode row, where the bound holds as it is
                 # a diode current within the stationarity tolerance is rounding, not conduction
-                free = ~(lam_t > tol * residual_scale(qp, sol.x)["dual"]).any(axis=0)
+                free = ~(lam_t > tol * scale["dual"]).any(axis=0)
                 error = np.zeros(B)
                 if free.any():
                     error[free] = _error_estimate(qp, stage, beta, sol.x, lam_t)[0][free]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..circuit import Circuit
 from .export import SpiceOptions, export
-from .run import children_cpu, run
+from .run import SpiceError, children_cpu, run
 
 
 @dataclass
@@ -75,15 +75,19 @@ def _seconds(t: float) -> str:
 def compare(circuit: Circuit, repeat: int = 1, timeout: float = 600.0, ngspice: str = "ngspice",
             **options) -> Comparison:
     """Solve ``circuit`` with ``resnet_sim.solve`` and ngspice ``repeat`` times each; ``options`` are
-    SpiceOptions fields. Raises SpiceError when ngspice fails."""
+    SpiceOptions fields. Raises SpiceError when ngspice fails or the circuit has names or values a deck
+    cannot hold (before ngspice runs)."""
     from .. import read_netlist, solve, write_netlist
 
     options = SpiceOptions(**options)
+    try:
+        text = write_netlist(circuit)
+    except ValueError as err:
+        raise SpiceError(f"cannot hand this circuit to ngspice: {err}") from None
     deck = export(circuit, options)
     spice_runs = [run(deck, timeout=timeout, ngspice=ngspice) for _ in range(repeat)]
     theirs = spice_runs[0].voltages
 
-    text = write_netlist(circuit)
     solve(circuit)  # warm-up, not timed: Numba compilation and caches (the whole-process figure includes them)
     ours_solve, ours_read_solve = [], []
     for _ in range(repeat):
