@@ -9,7 +9,7 @@ Element kinds and their columns (node columns are int64 node ids, values float64
 =====  =========================  ==========================================================
 kind   node columns               value
 =====  =========================  ==========================================================
-R      a, b                       resistance, ohms (> 0)
+R      a, b                       resistance, ohms (> 0; ``inf`` is an open resistor, 0 S)
 V      p, n                       voltage v_p - v_n, volts
 I      p, n                       current, amperes, SPICE sign: flows from p through the source to n
 D      a (anode), k (cathode)     -- (the ``model`` column names a DiodeModel, "" for the ideal one)
@@ -56,7 +56,8 @@ class DiodeModel:
 
 @dataclass(frozen=True)
 class TrainableSpec:
-    """A ``.trainable`` card: glob patterns over resistor names, with optional conductance bounds (siemens)."""
+    """A ``.trainable`` card: glob patterns over resistor and current-source names, with optional bounds on the
+    resistors' conductances (siemens; a current source's value, amperes, is not bounded)."""
 
     patterns: tuple[str, ...]
     gmin: float | None = None
@@ -236,14 +237,20 @@ class Circuit:
         return self.models[model_name] if model_name else DiodeModel()
 
     # ---- annotations -------------------------------------------------------------------------------
+    def trainable_card(self, kind: str) -> np.ndarray:
+        """(n_elements of ``kind``,) int64: index in ``trainable`` of the first card whose patterns match each
+        element's name, -1 where none does."""
+        names = self.tables[kind].names.tolist()
+        card = np.full(len(names), -1, np.int64)
+        for index in range(len(self.trainable) - 1, -1, -1):
+            for pattern in self.trainable[index].patterns:
+                hit = np.fromiter((fnmatch.fnmatchcase(n, pattern.lower()) for n in names), bool, len(names))
+                card[hit] = index
+        return card
+
     def trainable_mask(self) -> np.ndarray:
         """(n_resistors,) bool: resistors matched by any ``.trainable`` pattern."""
-        names = self.tables["R"].names
-        mask = np.zeros(len(names), dtype=bool)
-        for spec in self.trainable:
-            for pattern in spec.patterns:
-                mask |= np.array([fnmatch.fnmatchcase(n, pattern.lower()) for n in names], dtype=bool)
-        return mask
+        return self.trainable_card("R") >= 0
 
     # ---- views -------------------------------------------------------------------------------------
     def graph(self):

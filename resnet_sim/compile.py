@@ -104,8 +104,10 @@ class Problem:
     def qp(self, stage: int, s: np.ndarray, beta: float = 0.0, targets=None) -> QP:
         """The array-level QP of stage ``stage`` for source values ``s`` (n_s, B).
 
-        ``beta >= 0`` (siemens) with ``targets`` (B, n_outputs) volts adds ``beta/2 * ||v_out - y||^2`` to
-        the energy: a conductance ``beta`` from each output node to a source at its target.
+        ``beta`` (siemens) with ``targets`` (B, n_outputs) volts adds ``beta/2 * ||v_out - y||^2`` to the
+        energy: a conductance ``beta`` from each output node to a source at its target. A negative ``beta``
+        (a negative conductance) is allowed while the nudged energy stays strictly convex; beyond that
+        (``max_negative_beta``) it is a CircuitError naming beta and the weakest-held output.
         """
         st = self.stages[stage]
         b = _matmul(st.K, s)
@@ -113,7 +115,14 @@ class Problem:
         L = st.L
         if beta and len(st.outputs):
             if targets is None:
-                raise ValueError("nudging (beta > 0) needs targets of shape (B, n_outputs)")
+                raise ValueError("nudging (beta != 0) needs targets of shape (B, n_outputs)")
+            if beta < 0:
+                limit, weakest = self.max_negative_beta(stage)
+                if -beta >= limit:
+                    raise CircuitError(
+                        f"beta = {beta:g} S makes the nudged energy non-convex: a negative conductance of "
+                        f"{-beta:g} S at the outputs exceeds the {limit:.6g} S that holds output "
+                        f"{self.circuit.outputs[weakest]} (negative nudges need |beta| < {limit:.6g} S)")
             y = np.asarray(targets, dtype=np.float64).reshape(-1, len(self.outputs)).T  # (n_out, B)
             if y.shape[1] not in (1, s.shape[1]):
                 raise ValueError(f"targets must have {s.shape[1]} rows, got {y.shape[1]}")
@@ -125,6 +134,25 @@ class Problem:
             np.add.at(b, st.out_var, pull)
             L = L + sp.csr_matrix((np.full(len(st.out_var), float(beta)), (st.out_var, st.out_var)), shape=L.shape)
         return QP(L, b, st.a, st.k, c)
+
+    def max_negative_beta(self, stage: int) -> tuple[float, int]:
+        """(limit in siemens, index into ``circuit.outputs``): the nudged energy of ``stage`` stays strictly
+        convex for beta > -limit. With S = (L^-1) restricted to the stage's output variables (the outputs'
+        driving-point resistances, ohms), L + beta E_out E_outᵀ is positive definite iff -beta < 1 / λmax(S);
+        the output returned has the largest diagonal of S (the weakest-held one). Cached per conductances."""
+        st = self.stages[stage]
+        if "negative_beta" not in st.value_cache:
+            import scipy.sparse.linalg as spla
+
+            var = np.unique(st.out_var)
+            rhs = np.zeros((st.n, len(var)))
+            rhs[var, np.arange(len(var))] = 1.0
+            S = spla.splu(st.L.tocsc()).solve(rhs)[var]
+            S = 0.5 * (S + S.T)
+            weakest_var = var[int(np.argmax(np.diag(S)))]
+            weakest = int(st.outputs[np.flatnonzero(st.out_var == weakest_var)[0]])
+            st.value_cache["negative_beta"] = (1.0 / float(np.linalg.eigvalsh(S)[-1]), weakest)
+        return st.value_cache["negative_beta"]
 
     def _check_nudgeable(self, stage: int, outputs: np.ndarray) -> None:
         """CircuitError naming an output of ``stage`` whose potential involves a VCVS slot set only after it
@@ -185,19 +213,35 @@ class Problem:
         return self.g[: self.n_user_resistors].copy()
 
     def with_conductances(self, g) -> "Problem":
-        """A new Problem with the circuit's resistors set to conductances ``g`` (n_R,) siemens (> 0),
-        sharing all structure (node maps, stages, colourings); only L and K are rebuilt."""
+        """A new Problem with the circuit's resistors set to conductances ``g`` (n_R,) siemens (>= 0; 0 S is
+        an open resistor), sharing all structure (node maps, stages, colourings); only L and K are rebuilt.
+        CircuitError (as ``compile``) when open resistors leave a part with no resistive path to a fixed node."""
         g = np.asarray(g, dtype=np.float64)
         if g.shape != (self.n_user_resistors,):
             raise ValueError(f"g must have shape ({self.n_user_resistors},), got {g.shape}")
-        if not np.all(np.isfinite(g) & (g > 0)):
-            bad = int(np.flatnonzero(~(np.isfinite(g) & (g > 0)))[0])
-            raise ValueError(f"conductances must be finite and > 0 siemens; g[{bad}] = {g[bad]!r}")
+        if not np.all(np.isfinite(g) & (g >= 0)):
+            bad = int(np.flatnonzero(~(np.isfinite(g) & (g >= 0)))[0])
+            raise ValueError(f"conductances must be finite and >= 0 siemens; g[{bad}] = {g[bad]!r}")
         new = copy.copy(self)
         new.g = self.g.copy()
         new.g[: self.n_user_resistors] = g
+        if not np.array_equal(g == 0, self.g[: self.n_user_resistors] == 0):
+            _check_grounded(new)
         new._full_laplacian = None
         new._assemble()
+        return new
+
+    def with_currents(self, values) -> "Problem":
+        """A new Problem with the circuit's current sources set to ``values`` (n_I,) amperes (their default
+        values; ``.inputs`` sources are still set per sample), sharing everything else."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (len(self.i_slots),):
+            raise ValueError(f"current values must have shape ({len(self.i_slots)},), got {values.shape}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("current-source values must be finite (amperes)")
+        new = copy.copy(self)
+        new.s_default = self.s_default.copy()
+        new.s_default[self.i_slots] = values
         return new
 
     def _assemble(self) -> None:
@@ -283,10 +327,10 @@ def compile(circuit: Circuit, gmin: float | None = None) -> Problem:
 def _validate(c: Circuit) -> None:
     r = c["R"]
     with np.errstate(divide="ignore", over="ignore"):
-        bad = ~(np.isfinite(r.value) & (r.value > 0) & np.isfinite(1.0 / r.value))
+        bad = ~((r.value > 0) & np.isfinite(1.0 / r.value))
     if bad.any():
         raise CircuitError(f"resistor {r.names[bad][0]} has resistance {r.value[bad][0]:g} ohm; it must be > 0 "
-                           "with a finite conductance")
+                           "with a finite conductance (inf: an open resistor)")
     for kind in "VIE":
         t = c[kind]
         bad = ~np.isfinite(t.value)
@@ -480,7 +524,7 @@ def _resistors(p: Problem, c: Circuit, gmin: float | None) -> None:
     active = ((u >= 0) | (w >= 0)) & (u != w)
     p._r_active = np.flatnonzero(active)
     u, w = u[active], w[active]
-    _check_grounded(p, u, w)
+    _check_grounded(p)
     nf = p.n_free
     # L's structure: diagonal of every variable, and both orientations of free-free resistors
     ff = np.flatnonzero((u >= 0) & (w >= 0))
@@ -510,11 +554,14 @@ def _resistors(p: Problem, c: Circuit, gmin: float | None) -> None:
     p._k_i = sp.csr_matrix((vals_i, (rows_i, cols_i)), shape=(nf, p.n_sources))
 
 
-def _check_grounded(p: Problem, u: np.ndarray, w: np.ndarray) -> None:
-    """Every free variable needs a resistive path to a fixed node; name the nodes of a floating part."""
+def _check_grounded(p: Problem) -> None:
+    """Every free variable needs a path of resistors (of conductance > 0) to a fixed node; name the nodes of a
+    floating part."""
     nf = p.n_free
     if not nf:
         return
+    conducting = p._r_active[p.g[p._r_active] > 0]
+    u, w = p.var[p.r_nodes[conducting, 0]], p.var[p.r_nodes[conducting, 1]]
     # graph: free-free resistors, and one edge to the root nf from each variable with a resistor to a
     # fixed node (marked, not repeated per resistor: a DRN has 1.6 M of those and 1024 such variables)
     both = (u >= 0) & (w >= 0)

@@ -66,8 +66,9 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
 
     ``inputs``: (B, n_inputs) values of the ``.inputs`` sources (volts or amperes), or (n_inputs,) for one
     sample. ``warm_start``: an OperatingPoint of the same Problem (same B, or B = 1) or an (n_free, B)
-    array of free-variable potentials (volts). ``beta`` (siemens, >= 0) and ``targets`` (B, n_outputs)
-    volts nudge the outputs (equilibrium propagation). ``tol``: the KKT tolerance, relative as in
+    array of free-variable potentials (volts). ``beta`` (siemens) and ``targets`` (B, n_outputs)
+    volts nudge the outputs (equilibrium propagation); a negative beta must keep the nudged energy convex
+    (``Problem.max_negative_beta``), else CircuitError. ``tol``: the KKT tolerance, relative as in
     ``kkt.converged_mask`` with ``kkt.residual_scale`` (feasibility within tol volts; stationarity and
     diode currents within tol times the stage's current scale, amperes), the bound on coordinate
     descent's error (volts, relative to max(1 V, ‖x‖∞); see the module docstring) and its first step
@@ -77,8 +78,8 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a finite number > 0, got {tol}")
-    if not (np.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta must be a finite conductance >= 0 (siemens), got {beta}")
+    if not np.isfinite(beta):
+        raise ValueError(f"beta must be a finite conductance (siemens), got {beta}")
     if isinstance(circuit_or_problem, Problem):
         problem = circuit_or_problem
         if gmin is not None and gmin != problem.gmin:

@@ -308,8 +308,12 @@ def test_writer_rejects_unwritable_names_and_values():
     with pytest.raises(ValueError, match="bad name"):
         rs.write_netlist(c)
     c = Circuit("t")
-    c.add("R", "r1", ["a", "0"], float("inf"))
-    with pytest.raises(ValueError, match="non-finite"):
+    c.add("R", "r1", ["a", "0"], float("nan"))
+    with pytest.raises(ValueError, match="resistances <= 0"):
+        rs.write_netlist(c)
+    c = Circuit("t")
+    c.add("V", "v1", ["a", "0"], float("inf"))
+    with pytest.raises(ValueError, match="non-finite V values"):
         rs.write_netlist(c)
     c = Circuit("t")
     c.add("D", "d1", ["a", "0"], 0.0, "nomodel")
@@ -362,3 +366,37 @@ def test_ngspice_reads_dollar_inside_names(ngspice, tmp_path):
     c = rs.read_netlist("t\nV1 a 0 1\nR1 a a$b 1k\nR$2 a$b 0 3k\n.op\n.end\n")
     voltages, out = run_ngspice(ngspice, rs.write_netlist(c), tmp_path)
     assert voltages["a$b"] == pytest.approx(0.75, rel=1e-9), out
+
+
+@pytest.mark.parametrize("n_open", [3, 5000])  # 5000: above the fast reader's threshold, several .open cards
+def test_open_resistors_are_written_for_ngspice_and_read_back_as_open(n_open):
+    c = Circuit("open resistors")
+    c.add("V", "v1", ["a", "0"], 1.0)
+    c.add("R", "x1.load", ["b", "0"], 1e3)
+    ids = c.nodes_of(["a", "b"])
+    names = [f"r{i}" for i in range(2 * n_open)]
+    c.add_many("R", names, np.tile(ids, (2 * n_open, 1)), np.where(np.arange(2 * n_open) % 2, np.inf, 1e3))
+    c["R"].value = np.where(np.char.startswith(c["R"].names, "x1"), np.inf, c["R"].value)
+    text = rs.write_netlist(c)
+    lines = text.splitlines()
+    assert "r.x1.load b 0 1e+300" in lines and "r1 a b 1e+300" in lines
+    cards = [line.split()[2:] for line in lines if line.startswith("*@ .open ")]
+    assert cards[0][:3] == ["x1.load", "r1", "r3"] and max(map(len, cards)) <= 32
+    assert sum(map(len, cards)) == n_open + 1
+    back = rs.read_netlist(text)
+    assert back == c and np.isinf(back["R"].value).sum() == n_open + 1
+    # x1.load open: b follows a through the n_open 1 kohm resistors
+    assert rs.solve(back).voltage("b") == pytest.approx(1.0, rel=1e-12)
+
+
+def test_open_names_a_resistor():
+    with pytest.raises(rs.NetlistError, match=r":4: \.open: no resistor named 'v1'"):
+        rs.read_netlist("t\nV1 a 0 1\nR1 a 0 1\n*@ .open v1\n")
+
+
+@pytest.mark.ngspice
+def test_ngspice_simulates_a_written_open_resistor_as_open(ngspice, tmp_path):
+    c = rs.read_netlist("t\nV1 a 0 1\nR1 a b 1k\nR2 b 0 3k\nR3 a b 1k\n.op\n.end\n")
+    c["R"].value = np.array([1e3, 3e3, np.inf])
+    voltages, out = run_ngspice(ngspice, rs.write_netlist(c), tmp_path)
+    assert voltages["b"] == pytest.approx(0.75, rel=1e-9), out

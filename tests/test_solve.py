@@ -318,12 +318,37 @@ def test_a_diode_window_closed_by_rounding_is_a_tie(method):
     assert op.converged and op.voltage("x") == pytest.approx(0.3, abs=1e-15)
 
 
-@pytest.mark.parametrize("beta", [np.inf, np.nan, -1.0])
+@pytest.mark.parametrize("beta", [np.inf, np.nan, -np.inf])
 def test_beta_must_be_a_finite_conductance(beta):
     c = divider()
     c.outputs = ["out"]
     with pytest.raises(ValueError, match="beta must be a finite conductance"):
         rs.solve(c, beta=beta, targets=[[0.0]])
+
+
+@pytest.mark.parametrize("method", ["auto", "cd", "active-set", "cvxpy"])
+def test_a_negative_nudge_is_a_negative_conductance_to_the_target(method):
+    # out is held by 2 mS (two 1 kohm) and fed 10 mA; a nudge adds beta (v - y): v = (10 mA + beta y) / (2 mS + beta)
+    c = divider()
+    c.outputs = ["out"]
+    for beta in (-1.5e-3, -1e-4, 1e-3):
+        op = rs.solve(c, beta=beta, targets=[[1.0]], method=method)
+        assert op.converged
+        assert op.voltage("out") == pytest.approx((10e-3 + beta * 1.0) / (2e-3 + beta), rel=1e-7)
+
+
+def test_a_negative_nudge_beyond_convexity_names_beta_and_the_output():
+    # two outputs: a held by 2 mS alone, b by 1 kohm to a and 1 Mohm to ground (driving point ~0.67 mS)
+    c = build("two outputs", [("V", "v1", ["in", "0"], 1.0), ("R", "r1", ["in", "a"], 1e3),
+                              ("R", "r2", ["a", "0"], 1e3), ("R", "r3", ["a", "b"], 1e3), ("R", "r4", ["b", "0"], 1e6)])
+    c.outputs = ["a", "b"]
+    p = rs.compile(c)
+    limit, weakest = p.max_negative_beta(0)
+    L = np.array([[3e-3, -1e-3], [-1e-3, 1e-3 + 1e-6]])
+    assert limit == pytest.approx(np.linalg.eigvalsh(L)[0], rel=1e-9) and c.outputs[weakest] == "b"
+    rs.solve(p, beta=-0.99 * limit, targets=[[0.0, 0.0]], strict=True)
+    with pytest.raises(rs.CircuitError, match=r"beta = -0\.001 S makes the nudged energy non-convex.*output b"):
+        rs.solve(p, beta=-1e-3, targets=[[0.0, 0.0]])
 
 
 def test_warm_start_from_a_circuit_with_other_diode_rows():
@@ -362,12 +387,30 @@ def test_conductances_beyond_double_precision_are_not_reported_converged(method)
     assert op.converged and op.voltage("a") == pytest.approx((1e3 + 1) / (2e3 + 1), abs=1e-12)  # v_a = V (r2 + r3) / sum
 
 
-@pytest.mark.parametrize("bad", [0.0, -1e-3, np.nan, np.inf])
-def test_with_conductances_refuses_conductances_that_are_not_positive(bad):
+@pytest.mark.parametrize("bad", [-1e-3, np.nan, np.inf])
+def test_with_conductances_refuses_conductances_that_are_negative_or_not_finite(bad):
     p = rs.compile(bridge())
     g = p.conductances
     g[2] = bad
     with pytest.raises(ValueError, match=r"g\[2\]"):
+        p.with_conductances(g)
+
+
+def test_a_zero_conductance_is_an_open_resistor():
+    # bridge with r5 (a-b) open: a = 10 * 2/3, b = 10 * 1/3 (two independent dividers)
+    p = rs.compile(bridge())
+    g = p.conductances
+    names = p.circuit["R"].names.tolist()
+    g[names.index("r5")] = 0.0
+    op = rs.solve(p.with_conductances(g), strict=True)
+    assert op.voltage("a") == pytest.approx(20 / 3, rel=1e-12) and op.voltage("b") == pytest.approx(10 / 3, rel=1e-12)
+    assert op.current("r5") == 0.0
+    c = bridge()
+    c["R"].value = np.where(np.array(names) == "r5", np.inf, c["R"].value)  # the same, as an infinite resistance
+    assert rs.solve(c).voltage("a") == pytest.approx(20 / 3, rel=1e-12)
+    g[names.index("r2")] = 0.0
+    g[names.index("r1")] = 0.0  # a is left with no conductance at all
+    with pytest.raises(rs.CircuitError, match="node a has no resistive path"):
         p.with_conductances(g)
 
 

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, NamedTuple
 
 from ..errors import NetlistError
 
-EXTENSION_CARDS = frozenset({".inputs", ".outputs", ".trainable"})
+EXTENSION_CARDS = frozenset({".inputs", ".outputs", ".trainable", ".open"})
 _SPECIAL = re.compile(r"[{}'\"=(),;$]")
 # ASCII whitespace only (as fastpath.py): other Unicode spaces are ordinary characters
 WHITESPACE = " \t\r\f\v"

@@ -88,7 +88,7 @@ class _Reader:
         self.items: list = []  # top-level element cards and FastChunks, in reading order
         self.open: list[Subckt] = []  # .subckt definitions being read
         self.including: list[Path] = []
-        self.training: dict[str, list[lexer.Card]] = {".inputs": [], ".outputs": [], ".trainable": []}
+        self.training: dict[str, list[lexer.Card]] = {".inputs": [], ".outputs": [], ".trainable": [], ".open": []}
 
     def warn(self, card: lexer.Card, message: str) -> None:
         self.warnings.append(f"{card.file}:{card.line}: {message}")
@@ -297,7 +297,8 @@ class _Reader:
                        len(tokens))
             patterns = tokens[:end]
             if not patterns or any(t.kind != "word" for t in patterns):
-                raise card.error(".trainable needs resistor name patterns, e.g. '.trainable r* gmax=1e-3'",
+                raise card.error(".trainable needs resistor or current-source name patterns, e.g. "
+                                 "'.trainable r* gmax=1e-3'",
                                  card.tokens[0])
             bounds = {}
             for name, text, tok in key_values(tokens[end:], card):
@@ -309,6 +310,16 @@ class _Reader:
                 raise card.error(f".trainable: need 0 <= gmin <= gmax siemens, got gmin={gmin!r} gmax={gmax!r}",
                                  card.tokens[0])
             c.trainable.append(TrainableSpec(tuple(t.text.lower() for t in patterns), gmin, gmax))
+        if self.training[".open"]:
+            rows = {name: i for i, name in enumerate(c["R"].names.tolist())}
+            resistance = c["R"].value.copy()
+            for card in self.training[".open"]:
+                for tok in card.tokens[1:]:
+                    row = rows.get(tok.text.lower())
+                    if row is None:
+                        raise card.error(f".open: no resistor named {tok.text!r}", tok)
+                    resistance[row] = np.inf
+            c["R"].value = resistance
 
 
 def _fast_models(chunk: FastChunk, stored: dict[str, str], parse_card) -> np.ndarray:

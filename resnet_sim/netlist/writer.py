@@ -1,7 +1,9 @@
 """``write_netlist``: Circuit -> SPICE text that ngspice runs and read_netlist reads back to an equal Circuit.
 
 Layout: title line, a comment, ``.model`` cards, elements by kind (R V I D E C L), the training cards as
-``*@`` comments (ngspice skips them, read_netlist reads them), ``.op`` and ``.end``. Values are written
+``*@`` comments (ngspice skips them, read_netlist reads them), ``.op`` and ``.end``. An open resistor
+(resistance ``inf``, 0 S: a trained conductance at 0) is written with ``OPEN_RESISTANCE`` ohms, which ngspice
+simulates, and named on a ``*@ .open`` card, which read_netlist turns back into ``inf``. Values are written
 with ``repr`` so they round-trip bit for bit. An element whose name does not start with its kind letter,
 or contains ``.`` (flattened names such as ``x1.r3``), is written ``<letter>.<name>`` (``r.x1.r3``),
 ngspice's own style for flattened names; the reader strips that prefix again. Ideal diodes (model "")
@@ -20,6 +22,10 @@ from .elements import IDEAL_MODEL
 
 # what ngspice simulates for an ideal diode: emission coefficient 0.01 gives a 0.26 mV thermal voltage
 IDEAL_MODEL_CARD = f".model {IDEAL_MODEL} D(IS=1e-14 N=0.01)"
+# an open resistor (0 S, resistance inf) is written with this resistance, for ngspice, and named on a
+# '*@ .open' card, which read_netlist reads back as inf; names per such card:
+OPEN_RESISTANCE = 1e300
+OPEN_NAMES_PER_CARD = 32
 # characters the reader (and ngspice) would not keep in a name; "$" starts a comment only at a token's start
 # (ngspice 39 reads node a$b and element R$2 as names)
 _BAD_NAME = re.compile(r"[\s{}'\"=(),;]|(?:^|\x00)\$")
@@ -43,10 +49,12 @@ def _element_names(kind: str, names: list[str]) -> list[str]:
 
 
 def _values(kind: str, values: np.ndarray) -> list[str]:
+    if kind == "R":
+        if np.any(values <= 0) or np.any(np.isnan(values)):
+            raise ValueError("cannot write resistances <= 0 ohms")
+        values = np.where(np.isinf(values), OPEN_RESISTANCE, values)
     if not np.all(np.isfinite(values)):
         raise ValueError(f"cannot write non-finite {kind} values")
-    if kind == "R" and np.any(values <= 0):
-        raise ValueError("cannot write resistances <= 0 ohms")
     return list(map(repr, values.tolist()))
 
 
@@ -100,5 +108,8 @@ def write_netlist(circuit: Circuit) -> str:
         bounds = "".join(f" {key}={value!r}" for key, value in (("gmin", spec.gmin), ("gmax", spec.gmax))
                          if value is not None)
         out.append("*@ .trainable " + " ".join(spec.patterns) + bounds)
+    open_names = c["R"].names[np.isinf(c["R"].value)].tolist()
+    for start in range(0, len(open_names), OPEN_NAMES_PER_CARD):
+        out.append("*@ .open " + " ".join(open_names[start:start + OPEN_NAMES_PER_CARD]))
     out += [".op", ".end", ""]
     return "\n".join(out)
