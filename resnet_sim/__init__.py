@@ -33,7 +33,7 @@ _LAZY = {
     "compile_relu": "resnet_sim.relu_compiler",
     "drn_circuit": "resnet_sim.models.drn",
 }
-_SUBMODULES = {"spice", "data", "plots", "models", "solvers", "netlist"}
+_SUBMODULES = {"spice", "data", "plots", "models", "solvers", "netlist", "train"}
 
 __all__ = ["Circuit", "DiodeModel", "TrainableSpec", "CircuitError", "NetlistError", "Problem", "compile", "solve",
            *_LAZY]

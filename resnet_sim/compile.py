@@ -78,7 +78,8 @@ class Problem:
     Attributes users may read: ``circuit``; ``node_names`` (all nodes, internal ones included; internal
     names contain ``#``); ``n_free`` free variables; ``stages`` (list of :class:`Stage`, solved in order);
     ``n_sources`` (len of ``s``); ``input_slots`` (n_inputs,) slots of ``circuit.inputs``; ``outputs``
-    (node ids of ``circuit.outputs``); ``gmin`` (siemens or None).
+    (node ids of ``circuit.outputs``); ``gmin`` (siemens or None); ``cache`` (data derived from the
+    structure alone, e.g. the trainable-parameter layout, shared by the Problems ``with_conductances`` makes).
     """
 
     # ---------------------------------------------------------------- values of s
@@ -311,7 +312,7 @@ def compile(circuit: Circuit, gmin: float | None = None) -> Problem:
     if gmin is not None and not (np.isfinite(gmin) and gmin > 0):
         raise ValueError(f"gmin must be a positive conductance in siemens, got {gmin}")
     p = Problem()
-    p.circuit, p.gmin, p._full_laplacian = circuit, gmin, None
+    p.circuit, p.gmin, p._full_laplacian, p.cache = circuit, gmin, None, {}
     _validate(circuit)
     _sources(p, circuit)
     _diode_nodes(p, circuit)
