@@ -22,7 +22,7 @@ L      a, b                       inductance, henries (short at DC)
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

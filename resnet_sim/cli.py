@@ -212,17 +212,97 @@ def _spice(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- train
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    from .train.cli_options import add_training_options
+
+    p.add_argument("netlist", metavar="NETLIST", help="netlist with .inputs, .outputs and .trainable cards")
+    p.add_argument("--data", metavar="DATA", required=True,
+                   help=".npz or .h5 with x_train, y_train (and x_test, y_test): labels or target volts")
+    add_training_options(p, {})
+    p.add_argument("--target-levels", type=float, nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"),
+                   help="one-hot target volts for class labels (default 0 1)")
+    p.add_argument("--init-jitter", type=float, default=0.0, metavar="F",
+                   help="start each trainable conductance at g (1 + F u), u uniform in [-1, 1] (default 0)")
+    p.add_argument("--method", default="auto", help="solver: auto, cd, active-set or cvxpy (default auto)")
+    p.add_argument("--tol", type=float, default=1e-9, help="solver tolerance (default 1e-9)")
+
+
+def _train(args) -> int:
+    import numpy as np
+
+    from .compile import compile
+    from .netlist import read_netlist, write_netlist
+    from .solve import METHODS
+    from .train.circuit_model import CircuitModel
+    from .train.cli_options import config_fields
+    from .train.datasets import load_training_data
+    from .train.trainer import TrainConfig, Trainer
+
+    circuit = read_netlist(_existing(args.netlist))
+    _print_warnings(circuit)
+    if args.method not in METHODS:
+        raise UsageError(args.netlist, f"--method must be one of {', '.join(METHODS)}, got {args.method!r}")
+    if not (np.isfinite(args.tol) and args.tol > 0):
+        raise UsageError(args.netlist, f"--tol must be a finite number > 0, got {args.tol}")
+    try:
+        config = TrainConfig(**config_fields(args), init_jitter=args.init_jitter, target_levels=tuple(args.target_levels))
+        model = CircuitModel(compile(circuit), method=args.method, tol=args.tol)
+    except CircuitError as err:
+        raise CircuitError(f"{args.netlist}: {err}") from None
+    except ValueError as err:
+        raise UsageError(args.netlist, str(err)) from None
+    try:
+        data = load_training_data(args.data, model.n_inputs, model.n_outputs, config.target_levels)
+    except ValueError as err:
+        raise UsageError(args.data, str(err).removeprefix(f"{args.data}: ")) from None
+    trainer = Trainer(model, data, config, out=args.out, identity={"netlist": write_netlist(circuit)},
+                      progress=not args.quiet)
+    return _run_training(trainer, args)
+
+
+def _run_training(trainer, args) -> int:
+    """Run (or resume) a Trainer, printing one line per epoch; user errors become one-line UsageErrors."""
+    from .train.trainer import RunError
+
+    def report(record):
+        print("epoch " + str(record["epoch"]) + ": " + ", ".join(
+            f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds")) + f" ({record['seconds']:.1f} s)",
+            flush=True)
+
+    trainer.on_epoch = report
+    try:
+        history = trainer.run(resume=args.resume)
+    except CircuitError as err:
+        raise CircuitError(f"{args.out}: {err}") from None
+    except (RunError, ValueError) as err:
+        raise UsageError(args.out, str(err).removeprefix(f"{args.out}/")) from None
+    if trainer.epochs_run:
+        print(f"wrote {args.out}: metrics.json, checkpoint.h5, curves.png" + (", trained.cir" if trainer.write_netlist else ""))
+    else:
+        print(f"{args.out}: the run already holds {len(history)} epochs (--epochs {args.epochs}): nothing to do")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- registry
 # name -> (help, add_arguments(parser), run(args) -> exit status)
 COMMANDS = {
     "op": ("DC operating point of a netlist", _op_arguments, _op),
     "compile-relu": ("compile a ReLU network (MODEL.npz) into a netlist", _compile_relu_arguments, _compile_relu),
     "spice": ("compare with ngspice: answers and timings", _spice_arguments, _spice),
+    "train": ("train a netlist's .trainable elements with equilibrium propagation", _train_arguments, _train),
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (``resnet-sim CMD: error: ...``), exit status 2, no usage dump."""
+
+    def error(self, message):
+        self.exit(USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="resnet-sim", description="Exact DC simulation of ideal resistive networks")
+    parser = _Parser(prog="resnet-sim", description="Exact DC simulation of ideal resistive networks")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -23,10 +23,7 @@ for a batch (``inputs`` of shape (B, n_inputs)).
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import tempfile
 
 import numpy as np
 
@@ -243,49 +240,24 @@ class OperatingPoint:
         file in the same folder (the symlink's target's, for a symlink), then renamed into place with the
         permissions a new file gets (umask) or the old file had. OSError naming ``path`` if it cannot be
         written, or exists and is not a regular file (a device, a folder: never replaced)."""
-        import stat
-
         import h5py
 
         from . import __version__
+        from .files import atomic_path
 
-        given = os.fspath(path)
-        path = os.path.realpath(given)
-        if os.path.exists(path):
-            if not os.path.isfile(path):
-                raise OSError(errno.EEXIST, "exists and is not a regular file", given)
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
         names, cur = self.currents()
-        try:
-            fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", dir=os.path.dirname(path))
-        except OSError as err:
-            raise OSError(err.errno, err.strerror, given) from None
-        os.close(fd)
-        try:
-            with h5py.File(tmp, "w") as f:
-                f["voltages"] = self.voltages
-                f["currents"] = cur
-                f["node_names"] = np.array(self.node_names, dtype=h5py.string_dtype())
-                f["element_names"] = np.array(names, dtype=h5py.string_dtype())
-                f["diode_on"] = self.diode_states()
-                if self.outputs is not None:
-                    f["outputs"] = self.outputs
-                f.attrs.update(version=__version__, method=self.method, converged=self.converged,
-                               sweeps=self.sweeps, tol=self.tol)
-                for k, v in self.residuals.items():
-                    f.attrs[f"residual_{k}"] = v
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException as err:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            if isinstance(err, OSError):
-                raise OSError(err.errno, err.strerror, given) from None
-            raise
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            f["voltages"] = self.voltages
+            f["currents"] = cur
+            f["node_names"] = np.array(self.node_names, dtype=h5py.string_dtype())
+            f["element_names"] = np.array(names, dtype=h5py.string_dtype())
+            f["diode_on"] = self.diode_states()
+            if self.outputs is not None:
+                f["outputs"] = self.outputs
+            f.attrs.update(version=__version__, method=self.method, converged=self.converged,
+                           sweeps=self.sweeps, tol=self.tol)
+            for k, v in self.residuals.items():
+                f.attrs[f"residual_{k}"] = v
 
     def __repr__(self) -> str:
         state = "converged" if self.converged else "NOT converged"

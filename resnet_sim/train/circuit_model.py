@@ -61,6 +61,11 @@ class CircuitModel:
     def n_outputs(self) -> int:
         return len(self.problem.outputs)
 
+    def max_negative_beta(self) -> float:
+        """The largest |beta| (S) a negative nudge may take while the nudged energy stays convex."""
+        p = self.problem
+        return min(p.max_negative_beta(t)[0] for t, st in enumerate(p.stages) if len(st.outputs))
+
     # ---------------------------------------------------------------- equilibria
     def free(self, X):
         """Free equilibrium (an OperatingPoint) of the batch X (B, n_inputs)."""

@@ -1,0 +1,302 @@
+"""The trainer: epochs of mini-batch EP (or exact-gradient) training of any energy model, with metrics,
+atomic checkpoints and bit-for-bit resumption.
+
+Per epoch: the training set is shuffled by the run's seeded generator; per batch the estimator returns
+ĝ and the free state, the optimiser proposes θ, the device models program the conductances (projection
+onto their bounds included). Training metrics are those of the free phases during the epoch (θ moving);
+test metrics are evaluated on the test split with the epoch's final θ. Then ``RUNDIR`` gets
+``checkpoint.h5`` (atomic), ``metrics.json`` (atomic), ``curves.png`` and, where the model is a circuit,
+``trained.cir``.
+
+The generator (shuffling, programming noise, stochastic rounding, augmentation) and every state array go
+into the checkpoint, so a run stopped after any epoch and resumed gives the same θ and metrics as one
+that was never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..files import remove_stale, write_text_atomic
+from . import checkpoint
+from .devices import DeviceConfig, Devices
+from .estimators import VARIANTS, EquilibriumPropagation, ExactGradient, check_beta, check_variant
+from .optim import SCHEDULES, SGD, Schedule
+
+__all__ = ["TrainConfig", "Trainer", "RunError", "fit", "ESTIMATORS"]
+
+ESTIMATORS = ("ep", "exact")
+CHECKPOINT, METRICS, CURVES, NETLIST = "checkpoint.h5", "metrics.json", "curves.png", "trained.cir"
+# beta="auto": this fraction of the largest negative nudge the outputs' stage takes while convex
+AUTO_BETA_FRACTION = 0.1
+
+
+class RunError(ValueError):
+    """A run that cannot start or resume as asked (RUNDIR in use, a checkpoint of another run)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of a run (see docs/training.md). ``beta`` None: ``AUTO_BETA_FRACTION`` of the model's
+    convexity limit at the start (recorded in the checkpoint). ``group_lr``: ((group, η), ...).
+    ``init_jitter`` f: each trainable conductance starts at g (1 + f u), u ~ U(-1, 1) (seeded)."""
+
+    epochs: int = 10
+    batch_size: int = 4
+    lr: float = 0.01
+    group_lr: tuple = ()
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    gamma: float = 0.99
+    beta: float | None = None
+    variant: str = "centered"
+    estimator: str = "ep"
+    seed: int = 0
+    init_jitter: float = 0.0
+    target_levels: tuple = (0.0, 1.0)
+    devices: DeviceConfig = field(default_factory=DeviceConfig)
+    eval_batch: int = 1000
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"learning rate must be a finite number > 0, got {self.lr}")
+        if self.beta is not None:
+            check_beta(self.beta)
+        check_variant(self.variant)
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if not (0 <= self.init_jitter < 1):
+            raise ValueError(f"init jitter must be in [0, 1), got {self.init_jitter}")
+
+    def identity(self) -> dict:
+        """Everything but the number of epochs, as JSON values: what a resumed run must share."""
+        d = dataclasses.asdict(self)
+        d.pop("epochs")
+        d.pop("eval_batch")
+        table = self.devices.table
+        d["devices"]["table"] = None if table is None else [table.conductance.tolist(), table.up.tolist(),
+                                                             table.down.tolist()]
+        return json.loads(json.dumps(d))
+
+
+class Trainer:
+    """Trains ``model`` (an energy model) on ``data`` (a TrainingData) with ``config``, writing into ``out``
+    (a folder, or None for no files). ``identity``: a JSON dict describing the model (e.g. its netlist text),
+    which a resumed run must match. ``augment(X, rng) -> X``: an optional per-batch transform of the inputs."""
+
+    def __init__(self, model, data, config: TrainConfig, out=None, identity: dict | None = None, progress: bool = True,
+                 augment=None, write_netlist: bool = True):
+        self.model, self.data, self.config = model, data, config
+        self.out = None if out is None else Path(out)
+        self.identity = dict(identity or {})
+        self.progress, self.augment, self.write_netlist = progress, augment, write_netlist
+        lay = model.layout
+        self.n_g = lay.n_conductances
+        self.optimiser = SGD(lay.group, config.lr, dict(config.group_lr), config.momentum, config.weight_decay,
+                             Schedule(config.schedule, config.gamma, config.epochs))
+        self.history: list[dict] = []
+        self.on_epoch = None  # called with each epoch's record once it is saved
+
+    # ---------------------------------------------------------------- set-up
+    def _start(self, resume: bool) -> int:
+        """Initialise (or restore) θ, optimiser, devices, generator and beta; returns the first epoch to run."""
+        cfg, lay = self.config, self.model.layout
+        state = None
+        if self.out is not None:
+            path = self.out / CHECKPOINT
+            if resume:
+                state = checkpoint.load(path)
+                remove_stale(self.out, CHECKPOINT)
+            elif path.exists():
+                raise RunError(f"{self.out}: already holds a training run ({CHECKPOINT}); pass --resume to "
+                               "continue it or choose another --out folder")
+        elif resume:
+            raise RunError("resume needs an output folder")
+        self.rng = np.random.default_rng(cfg.seed)
+        self.devices = Devices(cfg.devices, lay.lower[: self.n_g], lay.upper[: self.n_g], self.rng,
+                               names=lay.names[: self.n_g])
+        if state is None:
+            theta = self.model.theta
+            if cfg.init_jitter:
+                theta[: self.n_g] *= 1.0 + cfg.init_jitter * self.rng.uniform(-1.0, 1.0, self.n_g)
+            self.devices.initial(theta[: self.n_g], self.rng)
+            self.model.set_theta(theta)
+            limit = self.model.max_negative_beta()
+            self.beta = cfg.beta if cfg.beta is not None else AUTO_BETA_FRACTION * limit
+            if cfg.estimator == "ep" and VARIANTS[cfg.variant][0] < 0 and self.beta >= limit:
+                raise ValueError(f"beta = -{self.beta:g} S makes the nudged energy non-convex (the {cfg.variant} "
+                                 f"variant nudges by -beta; the outputs take |beta| < {limit:.6g} S)")
+            self.theta_per_epoch = [self.model.theta.astype(np.float32)]
+            self.per_epoch_complete = True
+            return 0
+        self._restore(state)
+        return len(self.history)
+
+    def _run_identity(self) -> dict:
+        return {"model": self.identity, "data": self.data.fingerprint, "config": self.config.identity()}
+
+    def _restore(self, state: dict) -> None:
+        attrs, mine = state["attrs"], self._run_identity()
+        for key, what in (("model", "another model (netlist)"), ("data", "other data"), ("config", "other options")):
+            if attrs.get(key) != mine[key]:
+                detail = ""
+                if key == "config":
+                    diff = [k for k in mine[key] if attrs.get(key, {}).get(k) != mine[key][k]]
+                    detail = f" ({diff[0]} was {attrs[key].get(diff[0])!r}, now {mine[key][diff[0]]!r})" if diff else ""
+                raise RunError(f"{self.out / CHECKPOINT}: cannot resume: the checkpoint's run used {what}{detail}")
+        theta = state["theta"]
+        if theta.shape != (self.model.layout.size,):
+            raise RunError(f"{self.out / CHECKPOINT}: the checkpoint holds {theta.shape[0]} parameters, the model "
+                           f"{self.model.layout.size}")
+        self.model.set_theta(theta)
+        self.optimiser.load_state(state["arrays"])
+        self.devices.load_state(state["arrays"])
+        self.rng.bit_generator.state = attrs["rng"]
+        self.beta = attrs["beta"]
+        self.history = attrs["history"]
+        self.theta_per_epoch = list(state["theta_per_epoch"])
+        self.per_epoch_complete = state["per_epoch_complete"]
+
+    # ---------------------------------------------------------------- the loop
+    def run(self, resume: bool = False) -> list[dict]:
+        """Train up to ``config.epochs`` epochs in all (continuing a resumed run); returns the history
+        (one dict per epoch, as in metrics.json)."""
+        first = self._start(resume)
+        self.epochs_run = max(0, self.config.epochs - first)
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+        cfg = self.config
+        estimator = (EquilibriumPropagation(self.beta, cfg.variant) if cfg.estimator == "ep" else ExactGradient())
+        for epoch in range(first, cfg.epochs):
+            start = time.perf_counter()
+            train = self._epoch(estimator, epoch)
+            record = {"epoch": epoch + 1, **train}
+            if self.data.test is not None:
+                record.update(self.evaluate(self.data.test, prefix="test_"))
+            record["seconds"] = time.perf_counter() - start
+            self.history.append(record)
+            self._save()
+            if self.on_epoch is not None:
+                self.on_epoch(record)
+        return self.history
+
+    def _epoch(self, estimator, epoch: int) -> dict:
+        cfg, split, model = self.config, self.data.train, self.model
+        order = self.rng.permutation(len(split))
+        batches = range(0, len(order), cfg.batch_size)
+        bar = _progress(batches, self.progress, f"epoch {epoch + 1}/{cfg.epochs}")
+        theta = model.theta
+        loss_sum = wrong = seen = unconverged = 0
+        for lo in bar:
+            rows = order[lo: lo + cfg.batch_size]
+            X, Y = split.x[rows], split.targets[rows]
+            if self.augment is not None:
+                X = self.augment(X, self.rng)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", _convergence_warning())
+                grad, free = estimator(model, X, Y)
+            unconverged += sum(issubclass(w.category, _convergence_warning()) for w in caught)
+            out = model.outputs(free)
+            loss_sum += 0.5 * float(np.sum((out - Y) ** 2))
+            if split.labels is not None:
+                wrong += int(np.count_nonzero(np.argmax(out, axis=1) != split.labels[rows]))
+            seen += len(rows)
+            old = None if self.devices.ideal else theta[: self.n_g].copy()
+            self.optimiser.step(theta, grad, epoch)
+            self.devices.program(theta[: self.n_g], old, self.rng)
+            model.set_theta(theta)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{loss_sum / seen:.4g}", refresh=False)
+        record = {"train_loss": loss_sum / seen}
+        if split.labels is not None:
+            record["train_error"] = wrong / seen
+        if unconverged:
+            record["unconverged_solves"] = unconverged
+        return record
+
+    def evaluate(self, split, prefix: str = "") -> dict:
+        """Mean loss (V²) and, for labels, error fraction of the free states on ``split`` (batches of
+        ``eval_batch``)."""
+        loss_sum, wrong = 0.0, 0
+        for lo in range(0, len(split), self.config.eval_batch):
+            X = split.x[lo: lo + self.config.eval_batch]
+            out = self.model.outputs(self.model.free(X))
+            loss_sum += 0.5 * float(np.sum((out - split.targets[lo: lo + len(X)]) ** 2))
+            if split.labels is not None:
+                wrong += int(np.count_nonzero(np.argmax(out, axis=1) != split.labels[lo: lo + len(X)]))
+        record = {prefix + "loss": loss_sum / len(split)}
+        if split.labels is not None:
+            record[prefix + "error"] = wrong / len(split)
+        return record
+
+    # ---------------------------------------------------------------- files
+    def _save(self) -> None:
+        theta = self.model.theta
+        size = theta.size * 4
+        if self.per_epoch_complete and (len(self.theta_per_epoch) + 1) * size <= checkpoint.PER_EPOCH_MAX_BYTES:
+            self.theta_per_epoch.append(theta.astype(np.float32))
+        else:
+            self.per_epoch_complete = False
+        if self.out is None:
+            return
+        attrs = {**self._run_identity(), "rng": self.rng.bit_generator.state, "beta": self.beta,
+                 "history": self.history}
+        checkpoint.save(self.out / CHECKPOINT, theta=theta,
+                        arrays={**self.optimiser.state(), **self.devices.state()}, attrs=attrs,
+                        theta_per_epoch=np.stack(self.theta_per_epoch), per_epoch_complete=self.per_epoch_complete)
+        write_text_atomic(self.out / METRICS, json.dumps({"epochs": self.history}, indent=1) + "\n")
+        from ..plots import training_curves
+
+        training_curves(self.history, self.out / CURVES)
+        if self.write_netlist:
+            from ..netlist import write_netlist
+
+            write_text_atomic(self.out / NETLIST, write_netlist(self.model.circuit()))
+
+
+def _progress(iterable, enabled: bool, description: str):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=description, unit="batch", leave=False, mininterval=0.5)
+
+
+def _convergence_warning():
+    from ..solve import ConvergenceWarning
+
+    return ConvergenceWarning
+
+
+def fit(circuit, data, out=None, resume: bool = False, progress: bool = False, method: str = "auto",
+        tol: float = 1e-9, **options):
+    """Train a circuit (``.inputs``, ``.outputs``, ``.trainable``) on ``data`` (a TrainingData, a dict of
+    arrays, or an .npz / .h5 path; see ``datasets``); ``options`` are TrainConfig fields. Returns
+    (the trained Circuit, the history: one dict per epoch). ``out``: a RUNDIR to write (and resume from)."""
+    from ..compile import compile
+    from ..netlist import write_netlist
+    from .circuit_model import CircuitModel
+    from .datasets import TrainingData, load_training_data, training_data
+
+    config = TrainConfig(**options)
+    model = CircuitModel(compile(circuit), method=method, tol=tol)
+    if not isinstance(data, TrainingData):
+        load = training_data if isinstance(data, dict) else load_training_data
+        data = load(data, model.n_inputs, model.n_outputs, config.target_levels)
+    identity = {"netlist": write_netlist(circuit)}
+    history = Trainer(model, data, config, out=out, identity=identity, progress=progress).run(resume=resume)
+    return model.circuit(), history
