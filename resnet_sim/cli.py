@@ -261,6 +261,76 @@ def _train(args) -> int:
     return _run_training(trainer, args)
 
 
+# ---------------------------------------------------------------------------------------------- drn
+def _drn_arguments(p: argparse.ArgumentParser) -> None:
+    from .models.drn import ARCHITECTURES
+    from .train.cli_options import add_training_options
+
+    p.add_argument("--arch", required=True, choices=ARCHITECTURES, help="published DRN preset")
+    p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"), help="(default mnist)")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="folder with the IDX files (mnist/, fashion-mnist/ or the files themselves); default "
+                        "$RESNET_SIM_DATA")
+    p.add_argument("--train-subset", type=int, default=None, metavar="K",
+                   help="train on K images drawn (seeded) from the training set (default all)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="(default float32)")
+    p.add_argument("--netlist", action="store_true", help="also write trained.cir at the end of the run")
+    add_training_options(p, dict(epochs=None, batch_size=None, lr=None, momentum=None, beta=None, gamma=None,
+                                 schedule="exponential"))
+
+
+def _drn(args) -> int:
+    import numpy as np
+
+    from .data import load_dataset
+    from .models.drn import drn, preset
+    from .train.cli_options import config_fields
+    from .train.datasets import training_data
+    from .train.trainer import TrainConfig, Trainer
+
+    where = args.data or "$RESNET_SIM_DATA"
+    p = preset(args.arch, args.dataset)
+    for name, value in (("epochs", p.epochs), ("batch_size", p.batch_size), ("momentum", p.momentum),
+                        ("beta", p.beta), ("gamma", p.gamma)):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    L = len(p.hidden) + 1
+    scale = 1.0 if args.lr is None else args.lr / p.lr_weights[0]
+    rates = {**{l: scale * r for l, r in enumerate(p.lr_weights)}, **{L + l: scale * r for l, r in enumerate(p.lr_biases)}}
+    rates.update(dict(args.group_lr))
+    args.group_lr, args.lr = sorted(rates.items()), scale * p.lr_weights[0]
+    try:
+        config = TrainConfig(**config_fields(args))
+        x_train, y_train = load_dataset(args.dataset, "train", args.data)
+        x_test, y_test = load_dataset(args.dataset, "test", args.data)
+    except ValueError as err:
+        raise UsageError(where, str(err)) from None
+    if args.train_subset is not None:
+        if not 1 <= args.train_subset <= len(x_train):
+            raise UsageError(where, f"--train-subset must be in [1, {len(x_train)}] (the training set's size), got "
+                                    f"{args.train_subset}")
+        keep = np.sort(np.random.default_rng(args.seed).choice(len(x_train), args.train_subset, replace=False))
+        x_train, y_train = x_train[keep], y_train[keep]
+    model = drn(args.arch, args.dataset, seed=args.seed, dtype=np.dtype(args.dtype))
+    data = training_data(dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test), model.n_inputs,
+                         model.n_outputs, config.target_levels)
+    identity = {"drn": {"arch": args.arch, "dataset": args.dataset, "dtype": args.dtype, "sizes": list(model.sizes),
+                        "input_gain": model.input_gain, "train_subset": args.train_subset}}
+    trainer = Trainer(model, data, config, out=args.out, identity=identity, progress=not args.quiet,
+                      augment=_horizontal_flips if p.flips else None, write_netlist=args.netlist)
+    return _run_training(trainer, args)
+
+
+def _horizontal_flips(X, rng):
+    """Each 28x28 image of X (B, 784) mirrored left-right with probability 1/2."""
+    flip = rng.random(len(X)) < 0.5
+    if flip.any():
+        X = X.copy()
+        side = int(round(X.shape[1] ** 0.5))
+        X[flip] = X[flip].reshape(-1, side, side)[:, :, ::-1].reshape(int(flip.sum()), -1)
+    return X
+
+
 def _run_training(trainer, args) -> int:
     """Run (or resume) a Trainer, printing one line per epoch; user errors become one-line UsageErrors."""
     from .train.trainer import RunError
@@ -291,6 +361,7 @@ COMMANDS = {
     "compile-relu": ("compile a ReLU network (MODEL.npz) into a netlist", _compile_relu_arguments, _compile_relu),
     "spice": ("compare with ngspice: answers and timings", _spice_arguments, _spice),
     "train": ("train a netlist's .trainable elements with equilibrium propagation", _train_arguments, _train),
+    "drn": ("train a published deep resistive network on MNIST or Fashion-MNIST", _drn_arguments, _drn),
 }
 
 

@@ -39,7 +39,7 @@ def test_xor_learns_with_the_default_options_and_writes_its_four_files(tmp_path,
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.h5", "curves.png", "metrics.json", "trained.cir"]
     history = metrics(run)
     assert [r["epoch"] for r in history] == list(range(1, 11))
-    assert set(history[0]) == {"epoch", "train_loss", "train_error", "test_loss", "test_error"}
+    assert set(history[0]) == {"epoch", "train_loss", "train_error", "test_loss", "test_error", "sweeps_per_phase"}
     assert history[-1]["test_error"] == 0.0 and history[-1]["test_loss"] < 0.5 * history[0]["test_loss"]
     assert "epoch 10: train_loss" in capsys.readouterr().out
     # trained.cir runs on its own and classifies the four corners as XOR

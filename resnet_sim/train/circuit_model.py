@@ -32,6 +32,7 @@ class CircuitModel:
                        if not len(have)]
             raise CircuitError(f"the circuit has no {' and no '.join(missing)}: nothing to train")
         self.problem, self.method, self.tol = problem, method, tol
+        self._phases = self._sweeps = 0
         self.layout = layout(problem)
         if not self.layout.size:
             raise CircuitError("no element matches a .trainable card: nothing to train")
@@ -69,13 +70,24 @@ class CircuitModel:
     # ---------------------------------------------------------------- equilibria
     def free(self, X):
         """Free equilibrium (an OperatingPoint) of the batch X (B, n_inputs)."""
-        return solve(self.problem, inputs=np.atleast_2d(X), method=self.method, tol=self.tol)
+        return self._count(solve(self.problem, inputs=np.atleast_2d(X), method=self.method, tol=self.tol))
 
     def nudged(self, X, Y, beta: float, start):
         """Equilibrium with the outputs nudged by ``beta`` (S) towards Y (B, n_outputs) V, warm-started
         from the state ``start``."""
-        return solve(self.problem, inputs=np.atleast_2d(X), beta=beta, targets=Y, warm_start=start,
-                     method=self.method, tol=self.tol)
+        return self._count(solve(self.problem, inputs=np.atleast_2d(X), beta=beta, targets=Y, warm_start=start,
+                                 method=self.method, tol=self.tol))
+
+    def _count(self, op):
+        self._phases, self._sweeps = self._phases + 1, self._sweeps + op.sweeps
+        return op
+
+    def pop_stats(self) -> dict:
+        """{"sweeps_per_phase": mean solver sweeps (cd) or iterations (active set) per equilibrium} since the
+        last call (then reset)."""
+        stats = {"sweeps_per_phase": self._sweeps / self._phases} if self._phases else {}
+        self._phases = self._sweeps = 0
+        return stats
 
     @staticmethod
     def outputs(state) -> np.ndarray:
@@ -89,9 +101,9 @@ class CircuitModel:
         drop = v[self._r_a] - v[self._r_b]
         return np.concatenate([0.5 * np.einsum("rb,rb->r", drop, drop), (v[self._i_p] - v[self._i_n]).sum(axis=1)])
 
-    def energy_gradient_difference(self, state_2, state_1) -> np.ndarray:
-        """(n_θ,) ∂E/∂θ(state_2) − ∂E/∂θ(state_1), batch-summed."""
-        return self.energy_gradient(state_2) - self.energy_gradient(state_1)
+    def energy_gradient_difference(self, state_2, state_1, scale: float = 1.0) -> np.ndarray:
+        """(n_θ,) scale · (∂E/∂θ(state_2) − ∂E/∂θ(state_1)), batch-summed."""
+        return scale * (self.energy_gradient(state_2) - self.energy_gradient(state_1))
 
     def exact_gradient(self, X, Y) -> tuple[np.ndarray, object]:
         """(d loss/dθ (n_θ,), the free state) by implicit differentiation (``resnet_sim.train.implicit``)."""

@@ -20,30 +20,35 @@ def _pair(text: str):
         raise argparse.ArgumentTypeError(f"expected an integer group and a number, got {text!r}") from None
 
 
-def add_training_options(p: argparse.ArgumentParser, defaults: dict) -> None:
-    """Add the shared options; ``defaults`` {dest: value} overrides TrainConfig's defaults (a preset's)."""
+def add_training_options(p: argparse.ArgumentParser, defaults: dict, preset_text: str = "the preset's") -> None:
+    """Add the shared options; ``defaults`` {dest: value} overrides TrainConfig's defaults. A default of None
+    means the sub-command fills the value in after parsing (from a preset: ``preset_text`` in --help)."""
     from .trainer import TrainConfig
 
     base = {**{f.name: f.default for f in TrainConfig.__dataclass_fields__.values()
                if not callable(f.default)}, **defaults}
+
+    def default(key: str) -> str:
+        return f"(default {preset_text})" if base[key] is None and key in defaults else "(default %(default)s)"
+
     g = p.add_argument_group("training")
     g.add_argument("--out", metavar="RUNDIR", required=True, help="folder for metrics.json, checkpoint.h5, curves.png")
-    g.add_argument("--epochs", type=int, default=base["epochs"], help="total epochs of the run (default %(default)s)")
-    g.add_argument("--batch-size", type=int, default=base["batch_size"], help="(default %(default)s)")
-    g.add_argument("--lr", type=float, default=base["lr"],
-                   help="learning rate, S^2/V^2 for conductances (default %(default)s)")
+    g.add_argument("--epochs", type=int, default=base["epochs"], help="total epochs of the run " + default("epochs"))
+    g.add_argument("--batch-size", type=int, default=base["batch_size"], help=default("batch_size"))
+    g.add_argument("--lr", type=float, default=base["lr"], help="learning rate, S^2/V^2 for conductances " + default("lr"))
     g.add_argument("--group-lr", type=_pair, action="append", default=[], metavar="K=LR",
                    help="learning rate of parameter group K (.trainable card K, from 0); repeatable")
-    g.add_argument("--momentum", type=float, default=base["momentum"], help="(default %(default)s)")
-    g.add_argument("--weight-decay", type=float, default=base["weight_decay"], help="(default %(default)s)")
-    g.add_argument("--schedule", default=base["schedule"], help="constant, exponential or cosine (default %(default)s)")
+    g.add_argument("--momentum", type=float, default=base["momentum"], help=default("momentum"))
+    g.add_argument("--weight-decay", type=float, default=base["weight_decay"], help=default("weight_decay"))
+    g.add_argument("--schedule", default=base["schedule"], help="constant, exponential or cosine " + default("schedule"))
     g.add_argument("--gamma", type=float, default=base["gamma"],
-                   help="per-epoch factor of the exponential schedule (default %(default)s)")
+                   help="per-epoch factor of the exponential schedule " + default("gamma"))
     g.add_argument("--beta", type=float, default=base["beta"],
-                   help="nudging conductance, siemens (default: a tenth of the largest convex negative nudge)")
-    g.add_argument("--variant", default=base["variant"], help="centered, positive or negative (default %(default)s)")
-    g.add_argument("--estimator", default=base["estimator"], help="ep or exact (default %(default)s)")
-    g.add_argument("--seed", type=int, default=base["seed"], help="shuffling, noise and initialisation (default %(default)s)")
+                   help="nudging conductance, siemens " + (default("beta") if "beta" in defaults else
+                                                           "(default: a tenth of the largest convex negative nudge)"))
+    g.add_argument("--variant", default=base["variant"], help="centered, positive or negative " + default("variant"))
+    g.add_argument("--estimator", default=base["estimator"], help="ep or exact " + default("estimator"))
+    g.add_argument("--seed", type=int, default=base["seed"], help="shuffling, noise and initialisation " + default("seed"))
     g.add_argument("--resume", action="store_true", help="continue RUNDIR's run from its checkpoint up to --epochs")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     d = p.add_argument_group("device models (docs/training.md)")

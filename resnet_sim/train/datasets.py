@@ -18,7 +18,8 @@ __all__ = ["Split", "TrainingData", "load_training_data", "training_data"]
 
 @dataclass(frozen=True)
 class Split:
-    """One split: ``x`` (n, n_inputs), ``targets`` (n, n_outputs) volts, ``labels`` (n,) int or None."""
+    """One split: ``x`` (n, n_inputs) (float32 kept as it is, else float64), ``targets`` (n, n_outputs) volts,
+    ``labels`` (n,) int or None."""
 
     x: np.ndarray
     targets: np.ndarray
@@ -114,7 +115,7 @@ def _split(name, x, y, n_inputs, n_outputs, low, high) -> Split:
         raise ValueError(f"x_{name} must have shape (n, {n_inputs}) (one column per .inputs source), got {x.shape}")
     if len(y) != len(x):
         raise ValueError(f"x_{name} has {len(x)} samples but y_{name} has {len(y)}")
-    x = x.astype(np.float64)
+    x = x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
     if not np.isfinite(x).all():
         raise ValueError(f"x_{name} holds NaN or inf")
     if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .optim import KERNEL_MIN_LENGTH
+
 __all__ = ["UpdateTable", "DeviceConfig", "Devices"]
 
 
@@ -115,13 +117,14 @@ class Devices:
     (n_g,) S. ``rng`` draws the device-to-device bounds once (a ``state()`` to checkpoint)."""
 
     def __init__(self, config: DeviceConfig, lower: np.ndarray, upper: np.ndarray, rng: np.random.Generator,
-                 names=None):
+                 label=None):
+        """``label(i)``: how an error names the card of conductance i (optional)."""
         self.config = config
         lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
         if config.needs_gmax and len(upper) and not np.all(np.isfinite(upper)):
             what = [w for w, on in (("quantised levels", config.levels is not None), ("soft bounds", config.soft_bounds),
                                     ("device-to-device variability", config.variability > 0)) if on]
-            culprit = f" ({names[int(np.flatnonzero(~np.isfinite(upper))[0])]} has none)" if names is not None else ""
+            culprit = "" if label is None else f" ({label(int(np.flatnonzero(~np.isfinite(upper))[0]))} has none)"
             raise ValueError(f"{' and '.join(what)}: every .trainable card that matches resistors needs gmax="
                              f"{culprit}")
         if config.variability:
@@ -129,6 +132,9 @@ class Devices:
             upper = upper * np.exp(config.variability * rng.standard_normal(len(upper)))
             upper = np.maximum(upper, lower)
         self.lower, self.upper = lower, upper
+        uniform = len(lower) and np.all(lower == lower[0]) and np.all(upper == upper[0])
+        # projection bounds: scalars where every device shares them (no per-device arrays to stream)
+        self._bounds = (float(lower[0]), float(upper[0])) if uniform else (lower, upper)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"device_lower": self.lower.copy(), "device_upper": self.upper.copy()}
@@ -138,6 +144,8 @@ class Devices:
         if lower.shape != self.lower.shape or upper.shape != self.upper.shape:
             raise ValueError("the checkpoint's device bounds do not match this model's conductances")
         self.lower, self.upper = lower.copy(), upper.copy()
+        uniform = len(lower) and np.all(lower == lower[0]) and np.all(upper == upper[0])
+        self._bounds = (float(lower[0]), float(upper[0])) if uniform else (self.lower, self.upper)
 
     @property
     def ideal(self) -> bool:
@@ -156,7 +164,13 @@ class Devices:
         to go there from ``old`` (needed unless ``ideal``)."""
         cfg = self.config
         if self.ideal:
-            np.clip(g, self.lower, self.upper, out=g)
+            lo, hi = self._bounds
+            if np.isscalar(hi) and hi == np.inf and len(g) >= KERNEL_MIN_LENGTH:
+                from .kernels import clip_below
+
+                clip_below(g, g.dtype.type(lo))
+            else:
+                np.clip(g, lo, hi, out=g)
             return
         delta = g - old
         if cfg.soft_bounds:

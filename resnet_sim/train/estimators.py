@@ -51,8 +51,7 @@ class EquilibriumPropagation:
             beta = multiple * self.beta
             phases.append((beta, free if beta == 0 else model.nudged(X, Y, beta, free)))
         (b1, s1), (b2, s2) = phases
-        B = len(np.atleast_2d(X))
-        return model.energy_gradient_difference(s2, s1) / ((b2 - b1) * B), free
+        return model.energy_gradient_difference(s2, s1, scale=1.0 / ((b2 - b1) * len(np.atleast_2d(X)))), free
 
     def __repr__(self) -> str:
         return f"EquilibriumPropagation(beta={self.beta!r}, variant={self.variant!r})"

@@ -19,6 +19,8 @@ import numpy as np
 __all__ = ["SCHEDULES", "Schedule", "SGD"]
 
 SCHEDULES = ("constant", "exponential", "cosine")
+# parameter vectors at least this long are stepped (and projected, ``devices``) by the Numba kernels
+KERNEL_MIN_LENGTH = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,10 @@ class SGD:
         for g, value in rates.items():
             table[g] = value
         self.lr = table[group] if len(group) else np.zeros(0)
-        self._uniform_lr = float(self.lr[0]) if len(self.lr) and np.all(self.lr == self.lr[0]) else None
+        # runs of equal learning rate (start, stop, lr): a layered model has a few, stepped slice by slice
+        edges = np.flatnonzero(np.diff(self.lr)) + 1
+        starts, stops = np.concatenate([[0], edges]), np.concatenate([edges, [len(self.lr)]])
+        self._runs = [(int(a), int(b), float(self.lr[a])) for a, b in zip(starts, stops)] if len(edges) < 64 else None
         self.momentum, self.weight_decay, self.schedule = float(momentum), float(weight_decay), schedule
         self.velocity = np.zeros(len(group))
 
@@ -80,14 +85,23 @@ class SGD:
         if self.weight_decay:
             update += self.weight_decay * theta
         if self.momentum:
+            if self.velocity.dtype != theta.dtype:
+                self.velocity = self.velocity.astype(theta.dtype)
             self.velocity *= self.momentum
             self.velocity += update
             update = self.velocity
         factor = self.schedule.factor(epoch)
-        if self._uniform_lr is not None:
-            theta -= (factor * self._uniform_lr) * update
-        else:
+        if self._runs is None:
             theta -= (factor * self.lr) * update
+            return
+        if len(theta) >= KERNEL_MIN_LENGTH:
+            from .kernels import add_scaled
+
+            for a, b, lr in self._runs:
+                add_scaled(theta[a:b], theta.dtype.type(-factor * lr), update[a:b])
+            return
+        for a, b, lr in self._runs:
+            theta[a:b] -= (factor * lr) * update[a:b]
 
     def state(self) -> dict[str, np.ndarray]:
         """What a checkpoint must keep to continue bit for bit."""

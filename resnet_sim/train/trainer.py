@@ -5,8 +5,8 @@ Per epoch: the training set is shuffled by the run's seeded generator; per batch
 ĝ and the free state, the optimiser proposes θ, the device models program the conductances (projection
 onto their bounds included). Training metrics are those of the free phases during the epoch (θ moving);
 test metrics are evaluated on the test split with the epoch's final θ. Then ``RUNDIR`` gets
-``checkpoint.h5`` (atomic), ``metrics.json`` (atomic), ``curves.png`` and, where the model is a circuit,
-``trained.cir``.
+``checkpoint.h5`` (atomic), ``metrics.json`` (atomic) and ``curves.png``; at the end of the run,
+``trained.cir`` (the netlist with the trained values; unless ``write_netlist`` is off).
 
 The generator (shuffling, programming noise, stochastic rounding, augmentation) and every state array go
 into the checkpoint, so a run stopped after any epoch and resumed gives the same θ and metrics as one
@@ -128,18 +128,15 @@ class Trainer:
             raise RunError("resume needs an output folder")
         self.rng = np.random.default_rng(cfg.seed)
         self.devices = Devices(cfg.devices, lay.lower[: self.n_g], lay.upper[: self.n_g], self.rng,
-                               names=lay.names[: self.n_g])
+                               label=lambda i: f"card {lay.group_names[lay.group[i]]!r}")
         if state is None:
             theta = self.model.theta
             if cfg.init_jitter:
                 theta[: self.n_g] *= 1.0 + cfg.init_jitter * self.rng.uniform(-1.0, 1.0, self.n_g)
             self.devices.initial(theta[: self.n_g], self.rng)
             self.model.set_theta(theta)
-            limit = self.model.max_negative_beta()
-            self.beta = cfg.beta if cfg.beta is not None else AUTO_BETA_FRACTION * limit
-            if cfg.estimator == "ep" and VARIANTS[cfg.variant][0] < 0 and self.beta >= limit:
-                raise ValueError(f"beta = -{self.beta:g} S makes the nudged energy non-convex (the {cfg.variant} "
-                                 f"variant nudges by -beta; the outputs take |beta| < {limit:.6g} S)")
+            self.beta = cfg.beta if cfg.beta is not None else AUTO_BETA_FRACTION * self.model.max_negative_beta()
+            self._check_beta()
             self.theta_per_epoch = [self.model.theta.astype(np.float32)]
             self.per_epoch_complete = True
             return 0
@@ -187,21 +184,35 @@ class Trainer:
             record = {"epoch": epoch + 1, **train}
             if self.data.test is not None:
                 record.update(self.evaluate(self.data.test, prefix="test_"))
+            record.update(getattr(self.model, "pop_stats", dict)())
             record["seconds"] = time.perf_counter() - start
             self.history.append(record)
             self._save()
             if self.on_epoch is not None:
                 self.on_epoch(record)
+            self._check_beta()
+        if self.out is not None and self.write_netlist and (self.epochs_run or not (self.out / NETLIST).exists()):
+            from ..netlist import write_netlist
+
+            write_text_atomic(self.out / NETLIST, write_netlist(self.model.circuit()))
         return self.history
+
+    def _check_beta(self) -> None:
+        """ValueError when θ has moved so that the run's negative nudge is no longer convex."""
+        cfg = self.config
+        if cfg.estimator == "ep" and VARIANTS[cfg.variant][0] < 0:
+            limit = self.model.max_negative_beta()
+            if self.beta >= limit:
+                raise ValueError(f"beta = -{self.beta:g} S makes the nudged energy non-convex (the {cfg.variant} "
+                                 f"variant nudges by -beta; the outputs take |beta| < {limit:.6g} S)")
 
     def _epoch(self, estimator, epoch: int) -> dict:
         cfg, split, model = self.config, self.data.train, self.model
         order = self.rng.permutation(len(split))
-        batches = range(0, len(order), cfg.batch_size)
-        bar = _progress(batches, self.progress, f"epoch {epoch + 1}/{cfg.epochs}")
+        bar = _progress(len(order), self.progress, f"epoch {epoch + 1}/{cfg.epochs}")
         theta = model.theta
         loss_sum = wrong = seen = unconverged = 0
-        for lo in bar:
+        for lo in range(0, len(order), cfg.batch_size):
             rows = order[lo: lo + cfg.batch_size]
             X, Y = split.x[rows], split.targets[rows]
             if self.augment is not None:
@@ -219,8 +230,14 @@ class Trainer:
             self.optimiser.step(theta, grad, epoch)
             self.devices.program(theta[: self.n_g], old, self.rng)
             model.set_theta(theta)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{loss_sum / seen:.4g}", refresh=False)
+            if bar is not None:
+                bar.update(len(rows))
+                shown = {"loss": f"{loss_sum / seen:.4g}"}
+                if split.labels is not None:
+                    shown["error"] = f"{wrong / seen:.2%}"
+                bar.set_postfix(shown, refresh=False)
+        if bar is not None:
+            bar.close()
         record = {"train_loss": loss_sum / seen}
         if split.labels is not None:
             record["train_error"] = wrong / seen
@@ -262,18 +279,15 @@ class Trainer:
         from ..plots import training_curves
 
         training_curves(self.history, self.out / CURVES)
-        if self.write_netlist:
-            from ..netlist import write_netlist
-
-            write_text_atomic(self.out / NETLIST, write_netlist(self.model.circuit()))
 
 
-def _progress(iterable, enabled: bool, description: str):
+def _progress(total: int, enabled: bool, description: str):
+    """A tqdm bar counting examples (its rate: examples/s), or None."""
     if not enabled:
-        return iterable
+        return None
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=description, unit="batch", leave=False, mininterval=0.5)
+    return tqdm(total=total, desc=description, unit="ex", unit_scale=True, leave=False, mininterval=0.5)
 
 
 def _convergence_warning():
