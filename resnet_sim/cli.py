@@ -280,15 +280,27 @@ def _drn_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _drn(args) -> int:
+    from .data import load_dataset
+
+    where = args.data or "$RESNET_SIM_DATA"
+    try:
+        train = load_dataset(args.dataset, "train", args.data)
+        test = load_dataset(args.dataset, "test", args.data)
+    except ValueError as err:
+        raise UsageError(where, str(err)) from None
+    return _train_drn(args, train, test, where)
+
+
+def _train_drn(args, train, test, where: str, announce: bool = True) -> int:
+    """Train the preset ``args.arch`` on (images, labels) pairs ``train`` and ``test``; ``where`` names the data
+    in errors."""
     import numpy as np
 
-    from .data import load_dataset
     from .models.drn import drn, preset
     from .train.cli_options import config_fields
     from .train.datasets import training_data
     from .train.trainer import TrainConfig, Trainer
 
-    where = args.data or "$RESNET_SIM_DATA"
     p = preset(args.arch, args.dataset)
     for name, value in (("epochs", p.epochs), ("batch_size", p.batch_size), ("momentum", p.momentum),
                         ("beta", p.beta), ("gamma", p.gamma)):
@@ -301,10 +313,9 @@ def _drn(args) -> int:
     args.group_lr, args.lr = sorted(rates.items()), scale * p.lr_weights[0]
     try:
         config = TrainConfig(**config_fields(args))
-        x_train, y_train = load_dataset(args.dataset, "train", args.data)
-        x_test, y_test = load_dataset(args.dataset, "test", args.data)
     except ValueError as err:
-        raise UsageError(where, str(err)) from None
+        raise UsageError(args.out, str(err)) from None
+    (x_train, y_train), (x_test, y_test) = train, test
     if args.train_subset is not None:
         if not 1 <= args.train_subset <= len(x_train):
             raise UsageError(where, f"--train-subset must be in [1, {len(x_train)}] (the training set's size), got "
@@ -318,7 +329,37 @@ def _drn(args) -> int:
                         "input_gain": model.input_gain, "train_subset": args.train_subset}}
     trainer = Trainer(model, data, config, out=args.out, identity=identity, progress=not args.quiet,
                       augment=_horizontal_flips if p.flips else None, write_netlist=args.netlist)
-    return _run_training(trainer, args)
+    return _run_training(trainer, args, announce)
+
+
+# ---------------------------------------------------------------------------------------------- demo
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=10, help="(default 10)")
+    p.add_argument("--out", metavar="RUNDIR", default=None, help="keep the run's files here (default: a temporary folder)")
+    p.add_argument("--seed", type=int, default=0, help="(default 0)")
+
+
+def _demo(args) -> int:
+    import tempfile
+
+    from .data import load_sample
+
+    parser = build_parser()
+    with tempfile.TemporaryDirectory(prefix="resnet_sim_demo_") as tmp:
+        out = args.out or tmp
+        drn_args = parser.parse_args(["drn", "--arch", "xs", "--out", out, "--epochs", str(args.epochs), "--seed",
+                                      str(args.seed), "--quiet"])
+        train, test = load_sample("train"), load_sample("test")
+        print(f"DRN-XS (1568-100-10) trained with EP on the {len(train[0])} training images shipped with the package, "
+              f"tested on {len(test[0])}:")
+        code = _train_drn(drn_args, train, test, "the shipped MNIST sample", announce=args.out is not None)
+        if code == 0:
+            import json
+            from pathlib import Path
+
+            last = json.loads((Path(out) / "metrics.json").read_text())["epochs"][-1]
+            print(f"test accuracy after {last['epoch']} epochs: {1 - last['test_error']:.1%}")
+    return code
 
 
 def _horizontal_flips(X, rng):
@@ -331,8 +372,9 @@ def _horizontal_flips(X, rng):
     return X
 
 
-def _run_training(trainer, args) -> int:
-    """Run (or resume) a Trainer, printing one line per epoch; user errors become one-line UsageErrors."""
+def _run_training(trainer, args, announce: bool = True) -> int:
+    """Run (or resume) a Trainer, printing one line per epoch (and, with ``announce``, the files written);
+    user errors become one-line UsageErrors."""
     from .train.trainer import RunError
 
     def report(record):
@@ -347,6 +389,8 @@ def _run_training(trainer, args) -> int:
         raise CircuitError(f"{args.out}: {err}") from None
     except (RunError, ValueError) as err:
         raise UsageError(args.out, str(err).removeprefix(f"{args.out}/")) from None
+    if not announce:
+        return 0
     if trainer.epochs_run:
         print(f"wrote {args.out}: metrics.json, checkpoint.h5, curves.png" + (", trained.cir" if trainer.write_netlist else ""))
     else:
@@ -362,6 +406,7 @@ COMMANDS = {
     "spice": ("compare with ngspice: answers and timings", _spice_arguments, _spice),
     "train": ("train a netlist's .trainable elements with equilibrium propagation", _train_arguments, _train),
     "drn": ("train a published deep resistive network on MNIST or Fashion-MNIST", _drn_arguments, _drn),
+    "demo": ("train a small DRN on the MNIST sample shipped with the package", _demo_arguments, _demo),
 }
 
 
@@ -384,7 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run ``resnet-sim`` with ``argv`` (default: sys.argv[1:]); returns the exit status."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a one-line usage error (exit status 2)
+        return stop.code
     try:
         return args.run(args)
     except (NetlistError, CircuitError, UsageError) as err:

@@ -87,10 +87,13 @@ def load_dataset(name: str = "mnist", split: str = "test", folder=None) -> tuple
     return _as_float(images), labels.astype(np.int64)
 
 
-def load_sample() -> tuple[np.ndarray, np.ndarray]:
-    """The first 200 MNIST test images and labels, shipped with the package (same format as load_dataset)."""
+def load_sample(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST sample shipped with the package (same format as load_dataset): the first 500 test images
+    and labels, or (``split="train"``) the first 2000 training ones."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     with np.load(SAMPLE_PATH) as f:
-        return _as_float(f["images"]), f["labels"].astype(np.int64)
+        return _as_float(f[f"{split}_images"]), f[f"{split}_labels"].astype(np.int64)
 
 
 def _as_float(images: np.ndarray) -> np.ndarray:

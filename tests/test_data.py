@@ -97,9 +97,12 @@ def test_missing_folder_and_files(tmp_path):
 
 def test_shipped_sample():
     x, y = load_sample()
-    assert x.shape == (200, 784) and y.shape == (200,)
+    assert x.shape == (500, 784) and y.shape == (500,)
     assert 0.0 <= x.min() and x.max() <= 1.0
     assert list(y[:10]) == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]  # the well-known first MNIST test labels
+    x, y = load_sample("train")
+    assert x.shape == (2000, 784) and list(y[:5]) == [5, 0, 4, 1, 9]  # and the first training labels
+    assert (Path(__file__).resolve().parents[1] / "resnet_sim" / "data" / "mnist_sample.npz").stat().st_size < 500_000
 
 
 @needs_shared
@@ -111,8 +114,11 @@ def test_shared_mnist_sanity_figures():
     xt, yt = load_dataset("mnist", "test", folder=SHARED)
     assert xt.shape == (10000, 784) and yt.shape == (10000,)
     sample_x, sample_y = load_sample()
-    np.testing.assert_array_equal(sample_x, xt[:200])
-    np.testing.assert_array_equal(sample_y, yt[:200])
+    np.testing.assert_array_equal(sample_x, xt[:500])
+    np.testing.assert_array_equal(sample_y, yt[:500])
+    sample_x, sample_y = load_sample("train")
+    np.testing.assert_array_equal(sample_x, x[:2000])
+    np.testing.assert_array_equal(sample_y, y[:2000])
 
 
 @needs_shared
