@@ -1,0 +1,134 @@
+"""Seconds per DRN training epoch on this machine: the fast path, the preset's batch size, float32.
+
+    python benchmarks/drn.py [--archs xs,1h] [--runs 3] [--data ../shared/data] [--out benchmarks/results]
+    python benchmarks/drn.py --archs xl --runs 1 --train-subset 6000     # XL: time a slice, extrapolate
+
+Each run is a fresh process (so its peak memory is its own) that builds the preset's DRN, compiles the Numba
+kernels on a few batches (untimed), then trains one epoch on the MNIST training set (or a seeded subset,
+extrapolated to 60,000 images and labelled so) and evaluates the 10,000 test images, as `resnet-sim drn` does.
+Reported: the median over runs of seconds per epoch (training + test evaluation), examples/s, block sweeps
+per equilibrium, peak resident memory, and the load average while it ran (the machine is shared). For scale,
+the published A100 runs took 180 s (XS), 187 s (1H) and 376 s (XL) per epoch.
+Writes drn.json and drn.md under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED_A100 = {"xs": 180.0, "1h": 187.0, "xl": 376.0}
+
+
+def child(arch: str, data: str, subset: int | None) -> dict:
+    """One timed epoch in this process (see the module docstring)."""
+    import numpy as np
+
+    from resnet_sim.data import load_dataset
+    from resnet_sim.models.drn import drn, preset
+    from resnet_sim.train.datasets import training_data
+    from resnet_sim.train.trainer import TrainConfig, Trainer
+
+    p = preset(arch)
+    x, y = load_dataset("mnist", "train", data)
+    xt, yt = load_dataset("mnist", "test", data)
+    full = len(x)
+    if subset:
+        keep = np.sort(np.random.default_rng(0).choice(len(x), subset, replace=False))
+        x, y = x[keep], y[keep]
+    model = drn(arch, dtype=np.float32)
+    L = len(p.hidden) + 1
+    config = TrainConfig(epochs=1, batch_size=p.batch_size, lr=p.lr_weights[0], beta=p.beta,
+                         group_lr=tuple({**dict(enumerate(p.lr_weights)),
+                                         **{L + l: r for l, r in enumerate(p.lr_biases)}}.items()))
+    warm = training_data(dict(x_train=x[:64], y_train=y[:64], x_test=xt[:64], y_test=yt[:64]), model.n_inputs,
+                         model.n_outputs)
+    Trainer(drn(arch, dtype=np.float32, seed=1), warm, config, progress=False).run()  # compile the kernels
+    data = training_data(dict(x_train=x, y_train=y, x_test=xt, y_test=yt), model.n_inputs, model.n_outputs)
+    trainer = Trainer(model, data, config, progress=False)
+    start = time.perf_counter()
+    trainer.run()
+    seconds = time.perf_counter() - start
+    record = trainer.history[-1]
+    eval_start = time.perf_counter()
+    trainer.evaluate(data.test)
+    eval_seconds = time.perf_counter() - eval_start
+    train_seconds = seconds - eval_seconds
+    return {"arch": arch, "train_images": len(x), "train_seconds": train_seconds, "test_seconds": eval_seconds,
+            "epoch_seconds": train_seconds * full / len(x) + eval_seconds, "extrapolated": len(x) != full,
+            "examples_per_s": len(x) / train_seconds, "sweeps_per_phase": record["sweeps_per_phase"],
+            "test_error_after_one_epoch": record["test_error"],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "load_average": os.getloadavg()[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", default="xs,1h")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--train-subset", type=int, default=None)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.data, args.train_subset)))
+        return
+    command = "python benchmarks/drn.py " + " ".join(sys.argv[1:])
+    results = {}
+    for arch in args.archs.split(","):
+        runs = []
+        for _ in range(args.runs):
+            cmd = [sys.executable, __file__, "--child", arch, "--data", args.data]
+            if args.train_subset:
+                cmd += ["--train-subset", str(args.train_subset)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(arch, json.dumps(runs[-1]), flush=True)
+        results[arch] = runs
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "drn.json").write_text(json.dumps({"command": command, "cpu": _cpu(), "runs": results}, indent=1) + "\n")
+    (out / "drn.md").write_text(_report(results, command))
+    print((out / "drn.md").read_text())
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores"
+
+
+def _report(results: dict, command: str) -> str:
+    lines = ["# DRN training epochs on this machine", "", f"Command: `{command}`  ", f"Machine: {_cpu()}", "",
+             "Medians over fresh processes; one epoch = training on 60,000 MNIST images at the preset's batch size "
+             "plus evaluating the 10,000 test images, float32, both cores.", "",
+             "| DRN | runs | s / epoch | train examples/s | test eval (s) | sweeps / phase | peak memory (MB) | "
+             "load avg | published A100 (s / epoch) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for arch, runs in results.items():
+        med = {k: statistics.median(r[k] for r in runs) for k in
+               ("epoch_seconds", "examples_per_s", "test_seconds", "sweeps_per_phase", "peak_rss_mb", "load_average")}
+        note = " (extrapolated from %d images)" % runs[0]["train_images"] if runs[0]["extrapolated"] else ""
+        lines.append(f"| {arch.upper()} | {len(runs)} | {med['epoch_seconds']:.1f}{note} | {med['examples_per_s']:.0f} | "
+                     f"{med['test_seconds']:.1f} | {med['sweeps_per_phase']:.2f} | {med['peak_rss_mb']:.0f} | "
+                     f"{med['load_average']:.2f} | {PUBLISHED_A100.get(arch, float('nan')):.0f} |")
+    lines += ["", "Each run: " + "; ".join(f"{a.upper()} " + ", ".join(f"{r['epoch_seconds']:.1f} s" for r in runs)
+                                          for a, runs in results.items()), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
