@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse import csgraph
 
 from .circuit import Circuit
 from .errors import CircuitError
+from .graph import connected_components
 from .solvers.qp import QP
 
 __all__ = ["compile", "Problem", "Stage"]
@@ -398,27 +398,8 @@ def _super_nodes(p: Problem) -> None:
     n = len(p.node_names)
     ep, en, slot = p.src_nodes[:, 0], p.src_nodes[:, 1], p.src_slot
     m = len(ep)
-    graph = sp.csr_matrix((np.ones(m), (ep, en)), shape=(n, n))
-    _, labels = csgraph.connected_components(graph, directed=False)
-    # spanning forest: a virtual root joined to one root per super-node, its smallest node id (ground
-    # for ground's super-node)
-    vroot = n
-    touched = np.unique(np.concatenate([ep, en]))
-    smallest = np.full(n, n, np.int64)
-    np.minimum.at(smallest, labels[touched], touched)
-    roots = np.unique(smallest[labels[touched]])
-    forest = sp.csr_matrix(
-        (np.ones(m + len(roots)), (np.concatenate([ep, np.full(len(roots), vroot)]), np.concatenate([en, roots]))),
-        shape=(n + 1, n + 1))
-    order, pred = csgraph.breadth_first_order(forest, vroot, directed=False, return_predecessors=True)
-    child = order[1:]
-    child = child[pred[child] != vroot]
-    parent = pred[child]
-    # the source edge joining each child to its parent (first of parallel edges)
-    keys = np.minimum(ep, en) * (n + 1) + np.maximum(ep, en)
-    sort = np.argsort(keys, kind="stable")
-    want = np.minimum(child, parent) * (n + 1) + np.maximum(child, parent)
-    edge = sort[np.searchsorted(keys[sort], want)]
+    labels = connected_components(n, ep, en)  # the smallest node id of each super-node: ground's is 0
+    child, parent, edge, depth = _spanning_forest(n, ep, en, np.unique(labels[np.concatenate([ep, en])]))
     sign = np.where(ep[edge] == child, 1.0, -1.0)  # v_child = v_parent + sign * s[slot]
     has_slot = slot[edge] >= 0
     D = sp.csr_matrix((sign[has_slot], (child[has_slot], slot[edge][has_slot])), shape=(n, p.n_sources))
@@ -429,13 +410,12 @@ def _super_nodes(p: Problem) -> None:
         P = P + term
     P.eliminate_zeros()
     p.P = P.tocsr()
-    anc = np.full(n, vroot, np.int64)  # parent in the forest, vroot for roots and untouched nodes
+    anc = np.full(n, n, np.int64)  # parent in the forest, n for roots and untouched nodes
     anc[child] = parent
-    p.tree = _Tree(child, parent, edge, sign, _depths(child, parent, n))
-    fixed_label = labels[0]
-    free_labels = np.unique(labels[labels != fixed_label])
+    p.tree = _Tree(child, parent, edge, sign, depth)
+    free = labels != 0
+    free_labels = np.unique(labels[free])
     var = np.full(n, -1, np.int64)
-    free = labels != fixed_label
     var[free] = np.searchsorted(free_labels, labels[free])
     p.var, p.n_free = var, len(free_labels)
 
@@ -456,18 +436,31 @@ class _Tree:
     depth: np.ndarray
 
 
-def _depths(child, parent, n) -> np.ndarray:
-    """Depth of each child in the forest (roots are depth 0)."""
-    up = np.full(n, -1, np.int64)
-    up[child] = parent
-    depth = np.zeros(len(child), np.int64)
-    cur = parent.copy()
-    alive = np.arange(len(child))
-    while len(alive):
-        depth[alive] += 1
-        cur[alive] = up[cur[alive]]
-        alive = alive[cur[alive] >= 0]
-    return depth
+def _spanning_forest(n: int, ep: np.ndarray, en: np.ndarray, roots: np.ndarray):
+    """Breadth-first spanning forest of the graph with edges (ep, en) over nodes 0..n-1 from ``roots``, one
+    level at a time: (child, parent, edge, depth) arrays, parents before their children; a child joins by
+    the first edge (in edge order) that reaches it from the level above."""
+    seen = np.zeros(n, bool)
+    seen[roots] = True
+    depth_of = np.zeros(n, np.int64)
+    levels = []
+    edges = np.arange(len(ep))
+    while True:
+        edges = edges[~(seen[ep[edges]] & seen[en[edges]])]  # edges with both ends in the forest are done
+        down, up = seen[ep[edges]], seen[en[edges]]  # down: the p end is the parent
+        step = edges[down != up]
+        if not len(step):
+            break
+        kid, first = np.unique(np.where(down[down != up], en[step], ep[step]), return_index=True)
+        e = step[first]
+        par = np.where(seen[ep[e]], ep[e], en[e])
+        seen[kid] = True
+        depth_of[kid] = depth_of[par] + 1
+        levels.append((kid, par, e))
+    if not levels:
+        return (np.zeros(0, np.int64),) * 4
+    child, parent, edge = (np.concatenate(a) for a in zip(*levels))
+    return child, parent, edge, depth_of[child]
 
 
 def _check_loops(p: Problem, loop_edges: np.ndarray, anc: np.ndarray) -> None:
@@ -572,8 +565,7 @@ def _check_grounded(p: Problem) -> None:
     tied = np.flatnonzero(to_fixed[:nf])
     uu = np.concatenate([u[both], tied])
     ww = np.concatenate([w[both], np.full(len(tied), nf)])
-    g = sp.csr_matrix((np.ones(len(uu)), (uu, ww)), shape=(nf + 1, nf + 1))
-    _, lab = csgraph.connected_components(g, directed=False)
+    lab = connected_components(nf + 1, uu, ww)
     floating = np.flatnonzero(lab[:nf] != lab[nf])
     if len(floating):
         part = floating[lab[floating] == lab[floating[0]]]
@@ -646,8 +638,7 @@ def _vcvs_schedule(p: Problem) -> np.ndarray:
     eu = np.concatenate([p.var[ra], p.row_a[coupled]])
     ew = np.concatenate([p.var[rb], p.row_k[coupled]])
     both = (eu >= 0) & (ew >= 0)
-    _, comp = csgraph.connected_components(
-        sp.csr_matrix((np.ones(np.count_nonzero(both)), (eu[both], ew[both])), shape=(nf, nf)), directed=False)
+    _, comp = np.unique(connected_components(nf, eu[both], ew[both]), return_inverse=True)
     # which VCVS slots each node's potential depends on
     Q = (p.P[:, p.e_slots] != 0).astype(np.int64).tocsr()
     # component -> the nodes its energy touches (both ends of every element with a free end in it)

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from resnet_sim.graph import connected_components
 from resnet_sim.solvers.qp import QP
 
 ACTIVE_RTOL = 1e-6
@@ -119,17 +120,17 @@ def error_amplification_bound(L: sp.csr_matrix) -> np.ndarray:
     rows it is an estimate.
     """
     from scipy.sparse.linalg import LinearOperator, cg  # lazy, like scipy.optimize above
-    from scipy.sparse.csgraph import connected_components
 
     n = L.shape[0]
     if n == 0:
         return np.zeros(0)
     L = sp.csr_matrix(L)
     diag = L.diagonal()
-    off = L - sp.diags(diag)
+    off = (L - sp.diags(diag)).tocoo()
     if not (np.all(diag > 0) and (off.nnz == 0 or off.data.max() <= 0.0)):
         return np.full(n, np.inf)
-    n_blocks, block = connected_components(off, directed=False)
+    _, block = np.unique(connected_components(n, off.row, off.col), return_inverse=True)
+    n_blocks = int(block.max()) + 1
     absL = abs(L)
     slop = (np.diff(L.indptr) + 2) * np.finfo(float).eps
     jacobi = LinearOperator((n, n), matvec=lambda v: np.ravel(v) / diag, dtype=np.float64)
