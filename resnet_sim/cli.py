@@ -275,6 +275,8 @@ def _drn_arguments(p: argparse.ArgumentParser) -> None:
                    help="train on K images drawn (seeded) from the training set (default all)")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="(default float32)")
     p.add_argument("--netlist", action="store_true", help="also write trained.cir at the end of the run")
+    p.add_argument("--gmax", type=float, nargs="+", default=None, metavar="S",
+                   help="upper bound on the conductances: one for all weight layers or one per layer (default none)")
     add_training_options(p, dict(epochs=None, batch_size=None, lr=None, momentum=None, beta=None, gamma=None,
                                  schedule="exponential"))
 
@@ -322,11 +324,14 @@ def _train_drn(args, train, test, where: str, announce: bool = True) -> int:
                                     f"{args.train_subset}")
         keep = np.sort(np.random.default_rng(args.seed).choice(len(x_train), args.train_subset, replace=False))
         x_train, y_train = x_train[keep], y_train[keep]
-    model = drn(args.arch, args.dataset, seed=args.seed, dtype=np.dtype(args.dtype))
+    try:
+        model = drn(args.arch, args.dataset, seed=args.seed, dtype=np.dtype(args.dtype), gmax=args.gmax)
+    except ValueError as err:
+        raise UsageError(args.out, f"--gmax: {err}") from None
     data = training_data(dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test), model.n_inputs,
                          model.n_outputs, config.target_levels)
     identity = {"drn": {"arch": args.arch, "dataset": args.dataset, "dtype": args.dtype, "sizes": list(model.sizes),
-                        "input_gain": model.input_gain, "train_subset": args.train_subset}}
+                        "input_gain": model.input_gain, "train_subset": args.train_subset, "gmax": list(model.gmax)}}
     trainer = Trainer(model, data, config, out=args.out, identity=identity, progress=not args.quiet,
                       augment=_horizontal_flips if p.flips else None, write_netlist=args.netlist)
     return _run_training(trainer, args, announce)
