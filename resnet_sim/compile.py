@@ -114,16 +114,26 @@ class Problem:
         b = _matmul(st.K, s)
         c = st.c0[:, None] + _matmul(st.C, s)
         L = st.L
+        floating = self.stage_floating(stage)
         if beta and len(st.outputs):
             if targets is None:
                 raise ValueError("nudging (beta != 0) needs targets of shape (B, n_outputs)")
             if beta < 0:
                 limit, weakest = self.max_negative_beta(stage)
+                if limit == 0:
+                    raise CircuitError(
+                        f"beta = {beta:g} S makes the nudged energy non-convex: output "
+                        f"{self.circuit.outputs[weakest]} is held only by diodes (no resistive path to a fixed "
+                        "node), so nothing outweighs a negative conductance at it (negative nudges need outputs "
+                        "with a resistive path to ground)")
                 if -beta >= limit:
                     raise CircuitError(
                         f"beta = {beta:g} S makes the nudged energy non-convex: a negative conductance of "
                         f"{-beta:g} S at the outputs exceeds the {limit:.6g} S that holds output "
                         f"{self.circuit.outputs[weakest]} (negative nudges need |beta| < {limit:.6g} S)")
+            elif floating is not None:  # a nudged output holds its floating part
+                held = np.isin(floating, floating[st.out_var])
+                floating = np.where(held, -1, floating)
             y = np.asarray(targets, dtype=np.float64).reshape(-1, len(self.outputs)).T  # (n_out, B)
             if y.shape[1] not in (1, s.shape[1]):
                 raise ValueError(f"targets must have {s.shape[1]} rows, got {y.shape[1]}")
@@ -134,25 +144,39 @@ class Problem:
             b = b.copy()
             np.add.at(b, st.out_var, pull)
             L = L + sp.csr_matrix((np.full(len(st.out_var), float(beta)), (st.out_var, st.out_var)), shape=L.shape)
-        return QP(L, b, st.a, st.k, c)
+        return QP(L, b, st.a, st.k, c, floating)
+
+    def stage_floating(self, stage: int) -> np.ndarray | None:
+        """(n,) the floating part of each variable of stage ``stage`` (``compile``: no resistive path to a
+        fixed node; parts numbered as in ``Problem.floating``), -1 for the others; None when there is none."""
+        floating = self.floating[self.stages[stage].variables]
+        return floating if (floating >= 0).any() else None
 
     def max_negative_beta(self, stage: int) -> tuple[float, int]:
         """(limit in siemens, index into ``circuit.outputs``): the nudged energy of ``stage`` stays strictly
         convex for beta > -limit. With S = (L^-1) restricted to the stage's output variables (the outputs'
         driving-point resistances, ohms), L + beta E_out E_outᵀ is positive definite iff -beta < 1 / λmax(S);
-        the output returned has the largest diagonal of S (the weakest-held one). Cached per conductances."""
+        the output returned has the largest diagonal of S (the weakest-held one); L is positive definite there,
+        off the floating parts (``stage_floating``). An output in a floating part has nothing but diodes to
+        hold it: limit 0 S, that output. Cached per conductances."""
         st = self.stages[stage]
         if "negative_beta" not in st.value_cache:
-            import scipy.sparse.linalg as spla
-
             var = np.unique(st.out_var)
-            rhs = np.zeros((st.n, len(var)))
-            rhs[var, np.arange(len(var))] = 1.0
-            S = spla.splu(st.L.tocsc()).solve(rhs)[var]
-            S = 0.5 * (S + S.T)
-            weakest_var = var[int(np.argmax(np.diag(S)))]
+            floating = self.stage_floating(stage)
+            if floating is not None and (floating[var] >= 0).any():  # an output held only by diodes: limit 0
+                limit, weakest_var = 0.0, var[int(np.argmax(floating[var] >= 0))]
+            else:
+                import scipy.sparse.linalg as spla
+
+                keep = np.arange(st.n) if floating is None else np.flatnonzero(floating < 0)  # L is SPD there
+                at = np.searchsorted(keep, var)
+                rhs = np.zeros((len(keep), len(var)))
+                rhs[at, np.arange(len(var))] = 1.0
+                S = spla.splu(st.L[keep][:, keep].tocsc()).solve(rhs)[at]
+                S = 0.5 * (S + S.T)
+                limit, weakest_var = 1.0 / float(np.linalg.eigvalsh(S)[-1]), var[int(np.argmax(np.diag(S)))]
             weakest = int(st.outputs[np.flatnonzero(st.out_var == weakest_var)[0]])
-            st.value_cache["negative_beta"] = (1.0 / float(np.linalg.eigvalsh(S)[-1]), weakest)
+            st.value_cache["negative_beta"] = (limit, weakest)
         return st.value_cache["negative_beta"]
 
     def _check_nudgeable(self, stage: int, outputs: np.ndarray) -> None:
@@ -188,20 +212,32 @@ class Problem:
         n = len(self.diode_a)
         return self.diode_vf[:, None] - (v[:n] - v[n:])
 
-    def check_static_diodes(self, s: np.ndarray, x: np.ndarray, tol: float) -> None:
+    def check_static_diodes(self, s: np.ndarray, x: np.ndarray, tol: float, amplified: bool = True) -> None:
         """Raise CircuitError when a diode with both ends fixed relative to each other (both in one
-        super-node, or both fixed) is forward-biased beyond its drop by more than ``tol`` volts."""
-        if not len(self.static_diodes):
+        super-node, or both fixed) is forward-biased beyond its drop by more than ``tol`` volts. With
+        ``amplified`` False, only the diodes whose drop no amplifier output sets (known before solving)."""
+        static = self.static_diodes
+        if not amplified and len(self.e_slots) and len(static):
+            ends = abs(self.P[np.concatenate([self.diode_a[static], self.diode_k[static]])][:, self.e_slots])
+            static = static[np.asarray(ends.sum(axis=1)).ravel().reshape(2, -1).sum(axis=0) == 0]
+        if not len(static):
             return
-        slack = self.diode_slack(s, x)[self.static_diodes]
+        slack = self.diode_slack(s, x)[static]
         bad = np.flatnonzero((slack < -tol).any(axis=1))
         if len(bad):
-            names = self.circuit["D"].names[self.static_diodes[bad]]
+            names = self.circuit["D"].names[static[bad]]
             sample = int(np.flatnonzero(slack[bad[0]] < -tol)[0])
             where = f" (sample {sample})" if s.shape[1] > 1 else ""
             raise CircuitError(
                 f"diode{'s' if len(bad) > 1 else ''} {', '.join(names[:8])} forward-biased by voltage sources "
                 f"beyond {'their' if len(bad) > 1 else 'its'} forward drop{where}: infinite current would flow")
+
+    def variable_nodes(self, variables) -> list[str]:
+        """The nodes (circuit names) whose potential is one of the free ``variables``; internal nodes (names
+        with ``#``) only when there is no other."""
+        members = np.flatnonzero(np.isin(self.var, np.asarray(variables, dtype=np.int64)))
+        names = [self.node_names[i] for i in members]
+        return [n for n in names if "#" not in n] or names
 
     def diode_names_of_rows(self, rows) -> list[str]:
         """Circuit names of global diode rows."""
@@ -549,9 +585,13 @@ def _resistors(p: Problem, c: Circuit, gmin: float | None) -> None:
 
 
 def _check_grounded(p: Problem) -> None:
-    """Every free variable needs a path of resistors (of conductance > 0) to a fixed node; name the nodes of a
-    floating part."""
+    """Set ``p.floating`` (n_free,) int64: the floating part (0, 1, ...) of each free variable with no path of
+    resistors (of conductance > 0) to a fixed node, -1 for the others. A floating part is held only by the
+    diodes joining it to the rest, so whether its state is unique depends on which of them conduct
+    (decided after solving); a part that no chain of resistors and diodes joins to a fixed node is never
+    unique: CircuitError naming its nodes."""
     nf = p.n_free
+    p.floating = np.full(nf, -1, np.int64)
     if not nf:
         return
     conducting = p._r_active[p.g[p._r_active] > 0]
@@ -566,16 +606,26 @@ def _check_grounded(p: Problem) -> None:
     uu = np.concatenate([u[both], tied])
     ww = np.concatenate([w[both], np.full(len(tied), nf)])
     lab = connected_components(nf + 1, uu, ww)
-    floating = np.flatnonzero(lab[:nf] != lab[nf])
-    if len(floating):
-        part = floating[lab[floating] == lab[floating[0]]]
-        members = np.flatnonzero(np.isin(p.var, part))
-        names = [p.node_names[i] for i in members if "#" not in p.node_names[i]] or [p.node_names[i] for i in members]
-        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-        raise CircuitError(f"node{'s' if len(names) > 1 else ''} {shown} "
-                           f"{'have' if len(names) > 1 else 'has'} no resistive path to ground or a grounded "
-                           f"source, so the operating point is not unique (pass gmin= to add a small "
-                           f"conductance to ground, as SPICE does)")
+    floating = lab[:nf] != lab[nf]
+    if not floating.any():
+        return
+    _, p.floating[floating] = np.unique(lab[:nf][floating], return_inverse=True)
+    da, dk = p.var[p.diode_a], p.var[p.diode_k]
+    row = (da != dk) & ((da >= 0) | (dk >= 0))
+    held = connected_components(nf + 1, np.concatenate([uu, np.where(da[row] >= 0, da[row], nf)]),
+                                np.concatenate([ww, np.where(dk[row] >= 0, dk[row], nf)]))
+    loose = np.flatnonzero(held[:nf] != held[nf])
+    if len(loose):
+        names = p.variable_nodes(loose[held[loose] == held[loose[0]]])
+        raise CircuitError(f"{listing('node', names)} {'have' if len(names) > 1 else 'has'} no resistive path "
+                           f"to ground or a grounded source, nor diodes to one, so the operating point is not "
+                           f"unique (pass gmin= to add a small conductance to ground, as SPICE does)")
+
+
+def listing(noun: str, names: list[str], most: int = 8) -> str:
+    """'node a', 'nodes a, b and 3 more': ``noun`` (plural with s) and at most ``most`` of ``names``."""
+    shown = ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+    return f"{noun}{'s' if len(names) > 1 else ''} {shown}"
 
 
 def _diode_rows(p: Problem, c: Circuit) -> None:

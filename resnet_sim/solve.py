@@ -11,7 +11,7 @@ Methods (``method=``):
   active-set solver (mesh-like circuits: grids, long chains, where coordinate descent needs a number of
   sweeps that grows with the diameter). After coordinate descent, the active-set solver polishes,
   warm-started, when a coupled diode row (both ends free) is active or the certificate or cd's error
-  estimate is not met.
+  estimate is not met. Stages with floating parts take the active-set solver directly.
   ``op.method`` records what ran, e.g. ``"cd"``, ``"active-set"``, ``"cd+active-set"`` (stages that
   chose differently: joined by commas; ``"none"`` when no node is free).
 
@@ -25,7 +25,9 @@ inside, tens of kilohms out) steps of 1e-10 V can leave errors of 1e-6 V whose c
 ampere tolerance; where conductances span 1e15, no double-precision solve is within 1e-9 V. ("auto"
 polishes cd's result with the active-set solver when its estimate misses.) Otherwise a :class:`ConvergenceWarning` is
 issued, or with ``strict=True`` a :class:`ConvergenceError` raised. Infeasible problems (ideal diodes
-that would carry infinite current) raise :class:`~resnet_sim.errors.CircuitError`.
+that would carry infinite current) raise :class:`~resnet_sim.errors.CircuitError`, and so do nodes held
+only by diodes (floating parts, docs/solver.md section 3a) whose potential the solution leaves free
+(``_check_unique``) or that current sources drive to infinity (``Unbounded``).
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from .compile import Problem, compile
+from .compile import Problem, compile, listing
 from .errors import CircuitError
+from .graph import connected_components
 from .operating_point import OperatingPoint
+from .solvers.qp import Unbounded
 
 __all__ = ["solve", "ConvergenceWarning", "ConvergenceError", "METHODS", "AUTO_MAX_DEPTH"]
 
@@ -96,6 +100,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     x = np.zeros((problem.n_free, B))
     lam = np.zeros((len(problem.c0), B))
     used, sweeps, residuals, ok, worst_error = [], 0, [], np.ones(B, bool), 0.0
+    problem.check_static_diodes(s, x, tol, amplified=False)  # before any stage can fail otherwise
     for t, stage in enumerate(problem.stages):
         problem.update_vcvs(s, x, t)
         qp = problem.qp(t, s, beta=beta, targets=targets)
@@ -108,14 +113,19 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
                                f"infinite current would flow, so no finite operating point exists")
         sx0 = None if x0 is None else x0[stage.variables]
         slam0 = None if lam0 is None else lam0[stage.rows]
-        sol, name = _solve_stage(qp, stage, method, tol, sx0, slam0, max_sweeps, beta)
+        try:
+            sol, name = _solve_stage(qp, stage, method, tol, sx0, slam0, max_sweeps, beta)
+        except Unbounded as err:
+            raise CircuitError(_unbounded_message(problem, stage, qp, err)) from None
         lam_t, res = certificate(qp, sol.x, sol.lam)
+        scale = residual_scale(qp, sol.x)
+        if qp.floating is not None:
+            _check_unique(problem, stage, qp, s, sol.x, lam_t, tol * scale["dual"])
         x[stage.variables] = sol.x
         lam[stage.rows] = lam_t
         used.append(name)
         sweeps += sol.iterations
         residuals.append(res)
-        scale = residual_scale(qp, sol.x)
         ok &= converged_mask(res, tol, scale)
         if name != "cvxpy":
             if name == "cd":
@@ -178,7 +188,8 @@ def _warm(problem: Problem, warm_start, B: int):
 
 def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps, beta):
     """Solve one stage QP with ``method``; returns (QPSolution, the label of what ran); the solution's
-    ``iterations`` count cd sweeps plus active-set iterations."""
+    ``iterations`` count cd sweeps plus active-set iterations. "auto" takes the active-set solver for
+    stages with floating parts and deep ones."""
     if method == "cvxpy":
         from .solvers.reference import solve_cvxpy
 
@@ -188,7 +199,7 @@ def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps, beta):
     if method == "cd":
         return _cd(qp, stage, tol, x0, max_sweeps, beta), "cd"
     # auto
-    if not _shallow(qp, stage):
+    if qp.floating is not None or not _shallow(qp, stage):
         return _active_set(qp, tol, x0, lam0), "active-set"
     sol = _cd(qp, stage, tol, x0, min(max_sweeps, AUTO_CD_SWEEPS), beta)
     if _needs_polish(qp, sol, tol):
@@ -258,9 +269,12 @@ def _error_estimate(qp, stage, beta, x, lam) -> tuple[np.ndarray, np.ndarray]:
     """((B,), (B,)) volts: the error estimate max_j K_j (|r_j| + f_j) / L_jj of x (n, B) volts with diode
     currents lam (m, B), with K the stage's ``kkt.error_amplification_bound`` (cached per conductances and
     beta), r = L x − b + Aᵀ lam the stationarity residual (amperes) and f = ε (|L| |x| + |b|) its rounding floor (a residual below that is noise of its
-    own evaluation: on a pair held by gmin alone, an x 1e-8 V off has residual 0.0); and the floor's part."""
+    own evaluation: on a pair held by gmin alone, an x 1e-8 V off has residual 0.0); and the floor's part.
+    With floating parts (L singular), the same with the active rows merged (``_pinned_error_estimate``)."""
     from .solvers.kkt import error_amplification_bound
 
+    if qp.floating is not None:
+        return _pinned_error_estimate(qp, x, lam)
     key = ("amplification", float(beta))
     if key not in stage.value_cache:
         stage.value_cache[key] = (error_amplification_bound(qp.L)[:, None], abs(qp.L).tocsr(), qp.L.diagonal()[:, None])
@@ -271,6 +285,45 @@ def _error_estimate(qp, stage, beta, x, lam) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore"):  # inf * 0: an exact x with no bound found
         error = np.nan_to_num(K * (steps + floor), nan=0.0).max(axis=0, initial=0.0)
         rounding = np.nan_to_num(K * floor, nan=0.0).max(axis=0, initial=0.0)
+    return error, rounding
+
+
+def _pinned_error_estimate(qp, x, lam) -> tuple[np.ndarray, np.ndarray]:
+    """``_error_estimate`` for a stage with floating parts, where L alone is singular: per column, the
+    active rows (slack <= kkt.ACTIVE_RTOL (1 + |c|), more current first, a spanning forest) merge their ends
+    (x_a = x_k + c) and the estimate is taken on the merged Laplacian K = Pᵀ L P at the point x̂ nearest x
+    that meets them (each merged group at its mean), plus max |x − x̂|. Infinite where the active rows leave
+    a floating part loose (K singular). An estimate, not a bound: it takes the active set to be right."""
+    from .solvers.active_set import _loose_groups, _merge
+    from .solvers.kkt import ACTIVE_RTOL, error_amplification_bound, slack
+
+    n, B = x.shape
+    eps = np.finfo(float).eps
+    active = slack(qp, x) <= ACTIVE_RTOL * (1.0 + np.abs(qp.c))
+    A, absL = qp.constraint_matrix(), abs(qp.L)
+    error, rounding, merged = np.zeros(B), np.zeros(B), {}
+    for j in range(B):
+        rows = np.flatnonzero(active[:, j])
+        root, offset, _ = _merge(n, qp.a, qp.k, qp.c[:, j], rows[np.argsort(-lam[rows, j], kind="stable")])
+        key = active[:, j].tobytes()
+        if key not in merged:
+            free = np.flatnonzero(root < n)
+            groups, col = np.unique(root[free], return_inverse=True)
+            P = sp.csr_matrix((np.ones(len(free)), (free, col)), shape=(n, len(groups)))
+            K = (P.T @ qp.L @ P).tocsr()
+            loose = _loose_groups(qp.floating, root, col, len(groups)) if len(groups) else None
+            bound = np.full(len(groups), np.inf) if loose is not None else error_amplification_bound(K)
+            merged[key] = (P, bound, K.diagonal(), np.asarray(P.sum(axis=0)).ravel())
+        P, bound, diag, size = merged[key]
+        xh = offset.copy()
+        if P.shape[1]:
+            xh += P @ ((P.T @ (x[:, j] - offset)) / size)
+        residual = P.T @ (qp.L @ xh - qp.b[:, j] + (A.T @ lam[:, j] if qp.m else 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):  # a loose group may have diagonal 0
+            floor = eps * (P.T @ (absL @ np.abs(xh) + np.abs(qp.b[:, j]))) / diag
+            error[j] = np.nan_to_num(bound * (np.abs(residual) / diag + floor), nan=0.0).max(initial=0.0)
+            rounding[j] = np.nan_to_num(bound * floor, nan=0.0).max(initial=0.0)
+        error[j] += np.abs(x[:, j] - xh).max(initial=0.0)
     return error, rounding
 
 
@@ -293,3 +346,81 @@ def _depth_from_ground(L: sp.csr_matrix) -> float:
     if n and not np.isfinite(dist[:n]).all():  # tied to fixed nodes only by rounding-level conductances (gmin)
         return np.inf
     return int(np.max(dist[:n])) - 1 if n else 0
+
+
+def _check_unique(problem: Problem, stage, qp, s: np.ndarray, x: np.ndarray, lam: np.ndarray,
+                  conducts: float | np.ndarray) -> None:
+    """CircuitError naming the nodes of a floating part (``QP.floating``) whose potential the solution
+    x (n, B) volts, lam (m, B) amperes (sources s (n_s, B)) leaves free.
+
+    The minimiser is unique iff no rigid shift d of the floating parts keeps the active rows feasible
+    (A F d <= 0) at no cost (I·d = 0). For such d, I·d = λᵀ A F d (stationarity summed over each part,
+    λ >= 0), so I·d = 0 iff the conducting rows (lam above ``conducts`` amperes, (B,) or scalar) keep
+    their slack: their ends move together, and each other active row says t_a <= t_k. A part that does
+    not reach the rest of the circuit along a -> k edges can move up, with every part it reaches, until
+    an inactive row closes (likewise down along k -> a): not unique if that room exceeds the activity
+    tolerance, kkt.ACTIVE_RTOL (1 + max |x|)."""
+    from .solvers.kkt import ACTIVE_RTOL, slack
+
+    p = qp.n_parts
+    ends = np.stack([qp.a, qp.k])
+    node = np.where(ends >= 0, qp.floating[np.maximum(ends, 0)], -1)
+    node = np.where(node >= 0, node, p)  # the rest of the circuit: node p
+    gap = slack(qp, x)
+    active = gap <= ACTIVE_RTOL * (1.0 + np.abs(qp.c))
+    conducting = active & (lam > conducts)
+    for j in range(x.shape[1]):
+        lab = connected_components(p + 1, node[0, conducting[:, j]], node[1, conducting[:, j]])
+        la, lk = lab[node[0]], lab[node[1]]
+        weak = active[:, j] & ~conducting[:, j]
+        room = {}
+        for group in np.unique(lab[:p]):
+            for sign, src, dst in ((1.0, la, lk), (-1.0, lk, la)):
+                moved = _reached(p + 1, src[weak], dst[weak], group)
+                if not moved[lab[p]]:
+                    room[sign] = gap[moved[src] & ~moved[dst], j].min(initial=np.inf)
+            if max(room.values(), default=0.0) > ACTIVE_RTOL * (1.0 + np.abs(x[:, j]).max()):
+                members = np.flatnonzero(np.isin(qp.floating, np.flatnonzero(lab[:p] == group)))
+                touching = np.flatnonzero((la == group) != (lk == group))
+                _not_unique(problem, stage, s, x, j, members, stage.rows[touching], -room.get(-1.0, 0.0),
+                            room.get(1.0, 0.0))
+            room.clear()
+
+
+def _not_unique(problem: Problem, stage, s, x, j, members, rows, down, up):
+    """Raise the CircuitError of ``_check_unique``: the nodes of stage variables ``members``, the diodes of
+    global ``rows``, and the range of potentials (volts) of the first node: its own plus down..up."""
+    names = problem.variable_nodes(stage.variables[members])
+    node_id = problem.node_names.index(names[0])
+    v = x[np.searchsorted(stage.variables, problem.var[node_id]), j] + (problem.P[node_id] @ s[:, j]).item()
+    diodes = list(dict.fromkeys(problem.diode_names_of_rows(rows)))
+    where = f" in sample {j}" if x.shape[1] > 1 else ""
+    raise CircuitError(
+        f"{listing('node', names)} {'are' if len(names) > 1 else 'is'} held only by "
+        f"{listing('diode', diodes)}, {'none of which conducts' if len(diodes) > 1 else 'which does not conduct'}"
+        f"{where}: the operating point is not unique (v({names[0]}) could be anywhere from {v + down:.6g} V "
+        f"to {v + up:.6g} V; pass gmin= to add a small conductance to ground, as SPICE does)")
+
+
+def _reached(n: int, src: np.ndarray, dst: np.ndarray, start: int) -> np.ndarray:
+    """(n,) bool: the nodes reachable from ``start`` along the directed edges src -> dst."""
+    seen = np.zeros(n, bool)
+    seen[start] = True
+    while True:
+        new = seen[src] & ~seen[dst]
+        if not new.any():
+            return seen
+        seen[dst[new]] = True
+
+
+def _unbounded_message(problem: Problem, stage, qp, err: Unbounded) -> str:
+    """The CircuitError text for a stage whose energy has no minimum (``Unbounded``): the floating part that
+    runs off (every floating node when the solver cannot tell)."""
+    part = qp.floating[err.variable] if err.variable >= 0 else -1
+    members = np.flatnonzero(qp.floating == part) if part >= 0 else np.flatnonzero(qp.floating >= 0)
+    names = problem.variable_nodes(stage.variables[members])
+    where = f" (sample {err.column})" if qp.batch > 1 else ""
+    return (f"{listing('node', names)} {'are' if len(names) > 1 else 'is'} held only by diodes, and current "
+            f"sources drive {'them' if len(names) > 1 else 'it'} where no diode stops "
+            f"{'them' if len(names) > 1 else 'it'}{where}: the potential grows without bound, so no finite "
+            "operating point exists")

@@ -150,9 +150,11 @@ class ReferenceBlock:
                     prob.solve(**options)
                 except cp.error.SolverError:
                     continue
-                if prob.status in ("optimal", "optimal_inaccurate", "infeasible", "infeasible_inaccurate"):
+                if prob.status in ("optimal", "optimal_inaccurate", "infeasible", "infeasible_inaccurate", "unbounded",
+                                   "unbounded_inaccurate"):
                     break
-        if prob.status in ("infeasible", "infeasible_inaccurate"):
+        self.status = prob.status
+        if prob.status in ("infeasible", "infeasible_inaccurate", "unbounded", "unbounded_inaccurate"):
             self.volts = None
             return
         assert prob.status in ("optimal", "optimal_inaccurate"), prob.status

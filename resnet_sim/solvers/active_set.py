@@ -17,6 +17,14 @@ with diodes). So a cold solve with at least ADMM_MIN_N variables (factorised, no
 a few dozen ADMM iterations, which share one factorisation (``_admm_working_set``): the 300² grid then
 needs 3 iterations (4 factorisations instead of 11). Warm-started from a nearby point (``cd``) it usually
 needs 1–3.
+
+Floating parts (``QP.floating``: variables with no resistive path to a fixed node) make the reduced
+Laplacian singular wherever W leaves such a part, with the parts W joins to it, unmerged with any other
+variable: a *loose* group of the reduced system. Each is solved with its potential fixed at one group
+(its level is free: it keeps the mean of the start point) when the currents injected into it balance; when
+they do not, the energy falls without bound as the group moves the way they push, so no x solves the
+equality problem: the iteration instead adds to W every row that stops that move (as if violated at
+infinity), or raises ``Unbounded`` when none does.
 """
 
 from __future__ import annotations
@@ -30,9 +38,10 @@ import scipy.sparse.linalg as spla
 from scipy.sparse import csgraph
 from numba import njit
 
+from resnet_sim.graph import connected_components
 from resnet_sim.solvers.kkt import (ACTIVE_RTOL, certificate, converged_mask, least_squares_multipliers,
                                     nonnegative_multipliers, residual_scale, slack)
-from resnet_sim.solvers.qp import QP, QPSolution
+from resnet_sim.solvers.qp import QP, QPSolution, Unbounded
 
 CACHE_SIZE = 8
 """Factorisations kept (least recently used dropped), keyed by the working set."""
@@ -68,12 +77,13 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
     "cg_failures", "cycled" (B,) bool (W revisited, or PDAS_MAX_ITER reached: the column then finished with
     ``_primal_active_set``), "admm_iterations" (0 unless the cold-start guess ran; its factorisation is
     counted in "factorisations").
-    A column still changing W after max_iter is returned as it is, with converged False.
+    A column still changing W after max_iter is returned as it is, with converged False. Raises
+    ``Unbounded`` when a loose group (see the module docstring) has no row to stop it.
     """
     n, m, B = qp.n, qp.m, qp.batch
     # candidate working set and its priority (lower first): rows merged in that order, later rows that
     # close a loop are left out (see _merge)
-    factors = _Factors(qp.L)
+    factors = _Factors(qp.L, qp.floating)
     admm_iters = 0
     if lam0 is not None:
         lam0 = np.asarray(lam0, dtype=np.float64).reshape(m, B)
@@ -95,8 +105,8 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
         if not len(pending):
             break
         iters[pending] += 1
-        X[:, pending], W[:, pending] = _equality_solve(qp, factors, pending, W[:, pending], prio[:, pending],
-                                                       X[:, pending])
+        X[:, pending], W[:, pending], ray = _equality_solve(qp, factors, pending, W[:, pending], prio[:, pending],
+                                                            X[:, pending])
         Wp = W[:, pending]
         g = qp.L @ X[:, pending] - qp.b[:, pending]
         lam[:, pending] = least_squares_multipliers(qp, g, Wp)[0]
@@ -104,6 +114,17 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
         noise = _noise(qp, X[:, pending], pending)
         violated = ~Wp & (s < -noise)
         dropped = Wp & (lam[:, pending] < -_current_noise(qp.b[:, pending], g))
+        if ray is not None:  # loose groups moving off: the rows that stop them are violated, no row drops
+            moving = qp.constraint_matrix() @ ray
+            stops = ~Wp & (moving > 0)
+            violated = np.where(moving != 0, stops, violated)
+            s = np.where(moving < 0, np.inf, s)
+            runs = np.abs(ray).any(axis=0)
+            dropped[:, runs] = False
+            free_run = np.flatnonzero(runs & ~stops.any(axis=0))
+            if len(free_run):
+                t = int(free_run[0])
+                raise Unbounded(int(np.flatnonzero(ray[:, t])[0]), int(pending[t]))
         still = []
         for t, j in enumerate(pending):
             if not (violated[:, t].any() or dropped[:, t].any()):
@@ -190,22 +211,50 @@ def _noise(qp: QP, x: np.ndarray, cols) -> np.ndarray:
 def _equality_solve(qp: QP, factors: "_Factors", cols: np.ndarray, W: np.ndarray, prio: np.ndarray,
                     guess: np.ndarray):
     """x (n, B') minimising the energy of columns ``cols`` with the rows of W (m, B') held with equality,
-    merged in increasing ``prio``; the returned W keeps the rows of a spanning forest (see ``_merge``)."""
+    merged in increasing ``prio``; the returned W keeps the rows of a spanning forest (see ``_merge``).
+    Also returns ray (n, B'): ±1 on the variables of each loose group whose injected currents do not balance
+    (the way they push it; its x is then only a placeholder), 0 elsewhere; None when there is none."""
     n = qp.n
     W = W.copy()
-    X, offs, roots, groups = np.empty((n, len(cols))), np.empty((n, len(cols))), {}, {}
+    X, offs, roots, groups, ray = np.empty((n, len(cols))), np.empty((n, len(cols))), {}, {}, None
     for t, j in enumerate(cols):
         order = np.argsort(np.where(W[:, t], prio[:, t], np.inf), kind="stable")[:np.count_nonzero(W[:, t])]
         roots[t], offs[:, t], W[:, t] = _merge(n, qp.a, qp.k, qp.c[:, j], order)
         groups.setdefault(W[:, t].tobytes(), []).append(t)
     for key, ts in groups.items():
-        P, solve = factors.get(key, roots[ts[0]])
+        P, solve, loose = factors.get(key, roots[ts[0]])
         base = offs[:, ts]
         X[:, ts] = base
         if P.shape[1]:
             y0 = (P.T @ (guess[:, ts] - base)) / np.asarray(P.sum(axis=0)).reshape(-1, 1)  # group means
-            X[:, ts] += P @ solve(P.T @ (qp.b[:, cols[ts]] - qp.L @ base), y0).reshape(P.shape[1], -1)
-    return X, W
+            rhs = P.T @ (qp.b[:, cols[ts]] - qp.L @ base)
+            y = solve(rhs, y0).reshape(P.shape[1], -1)
+            if loose is not None:
+                scale = P.T @ (np.abs(qp.b[:, cols[ts]]) + abs(qp.L) @ np.abs(base))
+                push = _level_loose(loose, rhs, y, y0, scale)
+                if push.any():
+                    ray = np.zeros((n, len(cols))) if ray is None else ray
+                    ray[:, ts] = P @ push
+            X[:, ts] += P @ y
+    return X, W, ray
+
+
+def _level_loose(loose: np.ndarray, rhs: np.ndarray, y: np.ndarray, y0: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Loose groups (``loose`` (g,): the loose group of each reduced variable, -1 elsewhere) of a reduced
+    solution y (g, k) volts, solved with one potential of each held at 0: shift each to the mean of y0, in
+    place, and return push (g, k): the sign of its net injected current f (rhs (g, k) amperes summed over
+    it) where |f| exceeds its rounding level, 64 ε times the sum of ``scale`` (g, k) amperes over it."""
+    at = np.flatnonzero(loose >= 0)
+    lab = loose[at]
+    n_loose = int(lab.max()) + 1
+    net, noise, lift = (np.zeros((n_loose, y.shape[1])) for _ in range(3))
+    np.add.at(net, lab, rhs[at])
+    np.add.at(noise, lab, scale[at])
+    np.add.at(lift, lab, y0[at] - y[at])
+    y[at] += lift[lab] / np.bincount(lab, minlength=n_loose)[lab, None]
+    push = np.zeros_like(y)
+    push[at] = np.where(np.abs(net) > 64 * np.finfo(float).eps * noise, np.sign(net), 0.0)[lab]
+    return push
 
 
 def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: np.ndarray, max_iter: int):
@@ -215,8 +264,10 @@ def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: 
     rows active there (more current first); each iteration steps towards the equality-constrained minimiser
     until the first blocking row (added), or, at a full step, drops the row with the most negative current.
     The energy never increases and x stays feasible.
-    Working rows stay independent (a blocking row never depends on them). Returns x (n,), lam (m,) and the
-    iterations used, and whether it ran out of them (or found no feasible point)."""
+    Working rows stay independent (a blocking row never depends on them). A loose group that currents push
+    (``_equality_solve``'s ray) moves that way until the first row blocks it (``Unbounded`` if none does).
+    Returns x (n,), lam (m,) and the iterations used, and whether it ran out of them (or found no feasible
+    point)."""
     cols = np.array([j])
     x, feasible = _feasible_below(qp.n, qp.a, qp.k, qp.c[:, j], x)
     if not feasible:
@@ -228,18 +279,20 @@ def _primal_active_set(qp: QP, factors: "_Factors", j: int, x: np.ndarray, lam: 
     A = qp.constraint_matrix()
     lam_w = np.zeros((qp.m, 1))
     for it in range(1, max_iter + 1):
-        xw, W = _equality_solve(qp, factors, cols, W, prio, x)
-        p = xw - x
+        xw, W, ray = _equality_solve(qp, factors, cols, W, prio, x)
+        p = xw - x if ray is None else ray  # along a ray: as far as the first blocking row
         ap = (A @ p)[:, 0]
         blocking = ~W[:, 0] & (ap > _noise(qp, x, cols)[:, 0])  # a rounding-sized step blocks nothing
-        alpha, r = 1.0, -1
+        alpha, r = (1.0 if ray is None else np.inf), -1
         if blocking.any():
             ratio = np.where(blocking, np.maximum(slack(qp, x, cols)[:, 0], 0.0) / np.where(blocking, ap, 1.0),
                              np.inf)
             r = int(np.argmin(ratio))
-            alpha = min(1.0, ratio[r])
+            alpha = min(alpha, ratio[r])
+        elif ray is not None:
+            raise Unbounded(int(np.flatnonzero(ray[:, 0])[0]), j)
         x = x + alpha * p
-        if alpha < 1.0:
+        if r >= 0 and (alpha < 1.0 or ray is not None):
             W[r, 0] = True
             continue
         g = qp.L @ x - qp.b[:, cols]
@@ -287,10 +340,13 @@ class _Factors:
     (from the ADMM guess's factorisation), K is factorised in that order, each group of merged variables
     at the place of its last member, instead of computing a minimum-degree order each time (300² grid:
     12-14 % more fill than a fresh order, but each factorisation 0.35-0.37 s instead of 0.39-0.45 s, and
-    a cold solve 2.36 → 2.06 s, medians of 4 in one process)."""
+    a cold solve 2.36 → 2.06 s, medians of 4 in one process). With floating parts, the third item of each entry is ``loose`` (n_free,): the loose group
+    (module docstring) of each reduced variable, -1 elsewhere, or None; K then has one diagonal entry of
+    each loose group raised by the group's largest diagonal (1 S if 0), which fixes its level."""
 
-    def __init__(self, L: sp.csr_matrix):
+    def __init__(self, L: sp.csr_matrix, floating: np.ndarray | None = None):
         self.L = L
+        self.floating = floating
         self.cache: OrderedDict = OrderedDict()
         self.count = 0
         self.iterative = expander_like(L)
@@ -305,9 +361,17 @@ class _Factors:
         free = np.flatnonzero(root < n)
         groups, col = np.unique(root[free], return_inverse=True)
         P = sp.csr_matrix((np.ones(len(free)), (free, col)), shape=(n, len(groups)))
-        solve = None
+        solve, loose = None, None
         if len(groups):
             K = (P.T @ self.L @ P).tocsr()
+            if self.floating is not None:
+                loose = _loose_groups(self.floating, root, col, len(groups))
+                if loose is not None:
+                    first = np.unique(loose[loose >= 0], return_index=True)[1]
+                    top = np.zeros(len(first))
+                    np.maximum.at(top, loose[loose >= 0], K.diagonal()[loose >= 0])
+                    K = (K + sp.csr_matrix((np.where(top > 0, top, 1.0), (np.flatnonzero(loose >= 0)[first],) * 2),
+                                           shape=K.shape)).tocsr()
             if self.iterative:
                 solve = partial(self._cg, K)
             elif self.position is None:
@@ -319,15 +383,34 @@ class _Factors:
                 order = np.argsort(last, kind="stable")
                 solve = partial(_permuted_solve, _factorise(K[order][:, order], ordered=True), order)
                 self.count += 1
-        self.cache[key] = (P, solve)
+        self.cache[key] = (P, solve, loose)
         if len(self.cache) > CACHE_SIZE:
             self.cache.popitem(last=False)
-        return P, solve
+        return self.cache[key]
 
     def _cg(self, K: sp.csr_matrix, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
         y, ok = jacobi_cg(K, rhs.reshape(K.shape[0], -1), CG_RTOL, CG_MAX_ITER, guess)
         self.cg_failures += int(np.count_nonzero(~ok))
         return y
+
+
+def _loose_groups(floating: np.ndarray, root: np.ndarray, col: np.ndarray, n_groups: int) -> np.ndarray | None:
+    """(n_groups,) the loose group 0, 1, ... of each reduced variable, -1 elsewhere, or None: reduced
+    variables (``col`` of each variable with ``root`` < n) joined through floating parts (``floating``)
+    and joined to no variable with a resistive path to a fixed node nor to the fixed node (root n)."""
+    n = len(root)
+    group = np.full(n, n_groups, np.int64)  # node n_groups: the fixed node and everything tied to it
+    group[root < n] = col
+    part = floating >= 0
+    # nodes: reduced variables, the fixed node, then one per floating part
+    lab = connected_components(n_groups + 1 + int(floating.max()) + 1, group,
+                               np.where(part, n_groups + 1 + floating, n_groups))
+    loose = lab[:n_groups] != lab[n_groups]
+    if not loose.any():
+        return None
+    out = np.full(n_groups, -1, np.int64)
+    out[loose] = np.unique(lab[:n_groups][loose], return_inverse=True)[1]
+    return out
 
 
 def _direct_solve(lu: spla.SuperLU, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:

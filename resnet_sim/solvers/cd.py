@@ -23,6 +23,13 @@ three kinds of exact steps, repeated in sweeps:
    its fixed nodes by few resistors (1ᵀL1 small), which node steps alone take thousands of sweeps to
    settle (random graphs: 3831 → 326 sweeps on random-1k).
 
+4. Part shift, on every sweep, when the QP has floating parts (``QP.floating``: variables with no
+   resistive path to a fixed node): each group of whole parts joined by active rows has no curvature, so
+   its energy is linear along its rigid shift and it moves to the limit its injected current pushes it
+   towards (``_part_shifts``). A variable with no resistor at all takes that step as its node step (its
+   rhs is ±inf or 0 by the sign of its current). A part that nothing stops runs off to ±inf: the sweeps
+   stop and ``solve_cd`` raises ``Unbounded``.
+
 Why step 2: node steps alone stall at a wrong point when a conducting diode joins a node pulled up to a
 node pulled down (10 V −1k− b −1k− ground, diode b→c, c −1k− ground, started at 0 V: b is capped at c
 and c is floored at b, so both stay at 0 V, while the optimum is b = c = 10/3 V). For one diode the
@@ -61,7 +68,7 @@ from numba import njit
 
 from .colouring import colour_variables
 from .prefetch import prefetch, prefetch_row
-from .qp import QP, QPSolution
+from .qp import QP, QPSolution, Unbounded
 
 # reassociation and contraction only: bounds use ±inf, so no "ninf"/"nnan" assumptions
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -440,18 +447,48 @@ def _find(parent, u):
     return u
 
 
-@njit(cache=True)
-def _shift_set(S, ns, mark, stamp, b, indptr, indices, data, diag, rhs, bref, blo, bhi,
-               cptr, cother, crow, cside, cc, X):
-    """Move the variables S[:ns] (all constrained, marked ``mark[i] == stamp``) of column b by the same
-    exact step t: the energy minimiser along 1_S, clipped so that the bounds of S and every coupled row
-    leaving S stay satisfied. Returns |t| (V)."""
-    grad = 0.0
-    curv = 0.0
-    tlo = -np.inf
-    thi = np.inf
+@njit(cache=True, inline="always")
+def _rigid_limits(S, ns, mark, stamp, b, bref, blo, bhi, cptr, cother, crow, cside, cc, X):
+    """(tlo, thi, rlo, rhi): the range of steps t (V) by which the variables S[:ns] (marked ``mark[i] ==
+    stamp``) of column b can move together while their static bounds and every coupled row leaving S hold,
+    and the coupled rows that set each end (-1: a static bound, or none)."""
+    tlo, thi, rlo, rhi = -np.inf, np.inf, -1, -1
     for s in range(ns):
         i = S[s]
+        t = bref[i]
+        if t < 0:
+            continue
+        tlo = max(tlo, blo[t, b] - X[i, b])
+        thi = min(thi, bhi[t, b] - X[i, b])
+        for q in range(cptr[t], cptr[t + 1]):
+            j = cother[q]
+            if mark[j] == stamp:
+                continue
+            if cside[q] > 0:
+                limit = X[j, b] + cc[crow[q], b] - X[i, b]
+                if limit < thi:
+                    thi, rhi = limit, crow[q]
+            else:
+                limit = X[j, b] - cc[crow[q], b] - X[i, b]
+                if limit > tlo:
+                    tlo, rlo = limit, crow[q]
+    return tlo, thi, rlo, rhi
+
+
+@njit(cache=True)
+def _shift_set(S, ns, mark, stamp, b, indptr, indices, data, diag, rhs, bref, blo, bhi,
+               cptr, cother, crow, cside, cc, part_of, pb, X):
+    """Move the variables S[:ns] (all constrained, marked ``mark[i] == stamp``) of column b by the same
+    exact step t: the energy minimiser along 1_S, clipped so that the bounds of S and every coupled row
+    leaving S stay satisfied. Where S has no curvature (floating variables only: L 1_S = 0), the energy is
+    linear along 1_S and t is the limit it falls towards (±inf when nothing stops it). Returns |t| (V)."""
+    grad = 0.0
+    curv = 0.0
+    for s in range(ns):
+        i = S[s]
+        if diag[i] == 0.0:  # a variable with no resistor: (L x − b)_i = −b_i, its part's injected current
+            grad -= pb[part_of[i], b]
+            continue
         u = rhs[i, b]
         inner = 1.0
         for p in range(indptr[i], indptr[i + 1]):
@@ -461,28 +498,79 @@ def _shift_set(S, ns, mark, stamp, b, indptr, indices, data, diag, rhs, bref, bl
                 inner += data[p]
         grad += diag[i] * (X[i, b] - u)  # (L x − b)_i
         curv += diag[i] * inner  # Σ_{j ∈ S} L_ij
-        t = bref[i]
-        tlo = max(tlo, blo[t, b] - X[i, b])
-        thi = min(thi, bhi[t, b] - X[i, b])
-        for q in range(cptr[t], cptr[t + 1]):
-            j = cother[q]
-            if mark[j] == stamp:
-                continue
-            if cside[q] > 0:
-                thi = min(thi, X[j, b] + cc[crow[q], b] - X[i, b])
-            else:
-                tlo = max(tlo, X[j, b] - cc[crow[q], b] - X[i, b])
-    if curv <= 0.0 or tlo > thi:
+    tlo, thi, _, _ = _rigid_limits(S, ns, mark, stamp, b, bref, blo, bhi, cptr, cother, crow, cside, cc, X)
+    if tlo > thi:
         return 0.0
-    step = min(max(-grad / curv, tlo), thi)
+    if curv > 0.0:
+        step = min(max(-grad / curv, tlo), thi)
+    elif grad != 0.0:
+        step = thi if grad < 0.0 else tlo
+    else:
+        return 0.0
     for s in range(ns):
         X[S[s], b] += step
     return abs(step)
 
 
 @njit(cache=True)
+def _part_shifts(pptr, pmem, pb, part_of, ca, ck, cc, eps, mark, stamp, bref, blo, bhi, cptr, cother, crow, cside,
+                 X, bind, sweep):
+    """Rigid shifts of floating parts (members pmem[pptr[p]:pptr[p + 1]]), per column joined into groups
+    by the active coupled rows (slack < eps) between them: a group of whole parts has no curvature, so its
+    energy is linear along its rigid shift, falling the way its injected current (the sum of pb[p, b],
+    amperes) pushes; each group moves to the limit there: exact descent along that direction. A coupled row
+    that stops it gets bind = sweep. A lone one-variable part is left to its node step (the same move).
+    ``mark``/``stamp``: scratch as in ``_cluster_shift``; returns (largest |step| (V; inf when nothing
+    stops a group), stamp)."""
+    n_parts = len(pptr) - 1
+    parent = np.empty(n_parts, np.int64)
+    S = np.empty(len(pmem), np.int64)
+    step = 0.0
+    for b in range(X.shape[1]):
+        for p in range(n_parts):
+            parent[p] = p
+        for r in range(len(ca)):
+            pa, pk = part_of[ca[r]], part_of[ck[r]]
+            if pa >= 0 and pk >= 0 and X[ca[r], b] - X[ck[r], b] >= cc[r, b] - eps:
+                parent[_find(parent, pa)] = _find(parent, pk)
+        roots = np.empty(n_parts, np.int64)
+        for p in range(n_parts):
+            roots[p] = _find(parent, p)
+        order = np.argsort(roots, kind="mergesort")
+        first = 0
+        while first < n_parts:
+            last = first
+            while last + 1 < n_parts and roots[order[last + 1]] == roots[order[first]]:
+                last += 1
+            ns, force = 0, 0.0
+            for q in range(first, last + 1):
+                p = order[q]
+                force += pb[p, b]
+                for e in range(pptr[p], pptr[p + 1]):
+                    S[ns] = pmem[e]
+                    ns += 1
+            first = last + 1
+            if ns < 2 or force == 0.0:
+                continue
+            stamp += 1
+            for e in range(ns):
+                mark[S[e]] = stamp
+            tlo, thi, rlo, rhi = _rigid_limits(S, ns, mark, stamp, b, bref, blo, bhi, cptr, cother, crow, cside,
+                                               cc, X)
+            t, r = (thi, rhi) if force > 0.0 else (tlo, rlo)
+            if tlo > thi or t == 0.0:
+                continue
+            if r >= 0:
+                bind[r, b] = sweep
+            for e in range(ns):
+                X[S[e], b] += t
+            step = max(step, abs(t))
+    return step, stamp
+
+
+@njit(cache=True)
 def _cluster_shift(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc,
-                   ca, ck, cnode, bind, sweep, eps, max_split, X, work):
+                   ca, ck, cnode, part_of, pb, bind, sweep, eps, max_split, X, work):
     """Rigid exact shifts of the clusters of rows binding in this sweep (step 2 of the module docstring).
 
     Per column: union-find over the active rows (slack < eps) and the rows binding in this sweep
@@ -551,7 +639,7 @@ def _cluster_shift(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cothe
             for s in range(size):
                 mark[mem[s]] = stamp
             step = max(step, _shift_set(mem, size, mark, stamp, b, indptr, indices, data, diag, rhs, bref,
-                                        blo, bhi, cptr, cother, crow, cside, cc, X))
+                                        blo, bhi, cptr, cother, crow, cside, cc, part_of, pb, X))
             if size < 3 or size > max_split:
                 continue
             rows = tree[ntree + tstart[r0]:ntree + tstart[r0 + 1]]
@@ -577,7 +665,7 @@ def _cluster_shift(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cothe
                             mark[mem[s]] = stamp
                             ns += 1
                     step = max(step, _shift_set(S, ns, mark, stamp, b, indptr, indices, data, diag, rhs, bref,
-                                                blo, bhi, cptr, cother, crow, cside, cc, X))
+                                                blo, bhi, cptr, cother, crow, cside, cc, part_of, pb, X))
     last_stamp[0] = stamp
     return step
 
@@ -610,13 +698,15 @@ def _global_shift(gnode, gval, gsum, bsum, cnode, blo, bhi, X):
 
 @njit(cache=True)
 def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc,
-             ca, ck, cnode, gnode, gval, bsum, group, tol, omega, ahead, max_split, max_sweeps, X, scratch):
-    """Sweeps of node steps and cluster shifts until the largest change is below tol.
+             ca, ck, cnode, gnode, gval, bsum, group, part_of, pptr, pmem, pb, tol, omega, ahead, max_split,
+             max_sweeps, X, scratch):
+    """Sweeps of node steps, part shifts and cluster shifts until the largest change is below tol.
 
     omega over-relaxes the node steps (see ``solve_cd``); ahead: ``prefetch_ahead``; scratch: (GROUP_ROW0 + GROUP_MAX, B),
-    ``aligned_empty``. Cluster shifts run on the first CLUSTER_EVERY
+    ``aligned_empty``. Part shifts (floating parts of two or more variables) run on every sweep; cluster shifts on the first CLUSTER_EVERY
     sweeps, then on every CLUSTER_EVERY-th sweep and on any sweep whose node steps are below tol (so the stopping test always
-    includes them). Returns (sweeps, last change).
+    includes them). Stops at once when a floating variable runs off to infinity (nothing stops it): the
+    last change is then inf. Returns (sweeps, last change).
     """
     n, B = X.shape
     nc = len(cnode)
@@ -633,15 +723,23 @@ def _descend(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, cro
         sweeps += 1
         step = _node_sweep(indptr, indices, data, rhs, bref, blo, bhi, cptr, cother, crow, cside, cc, group, X, scratch,
                            bind, sweeps, omega, ahead)
+        if step == np.inf:
+            break
+        if len(pptr) > 1:  # floating parts
+            shift, work[12][0] = _part_shifts(pptr, pmem, pb, part_of, ca, ck, cc, tol, work[8], work[12][0], bref,
+                                              blo, bhi, cptr, cother, crow, cside, X, bind, sweeps)
+            step = max(step, shift)
+            if step == np.inf:
+                break
         if gsum > 0.0 and (global_moved or sweeps % CLUSTER_EVERY == 0 or step < tol):
             shift = _global_shift(gnode, gval, gsum, bsum, cnode, blo, bhi, X)
             global_moved = shift >= tol
             step = max(step, shift)
         if len(ca) and (sweeps <= CLUSTER_EVERY or sweeps % CLUSTER_EVERY == 0 or step < tol):
             shift = _cluster_shift(indptr, indices, data, diag, rhs, bref, blo, bhi, cptr, cother, crow, cside,
-                                   cc, ca, ck, cnode, bind, sweeps, tol, max_split, X, work)
+                                   cc, ca, ck, cnode, part_of, pb, bind, sweeps, tol, max_split, X, work)
             step = max(step, shift)
-        if step < tol:
+        if step < tol or step == np.inf:
             break
     return sweeps, step
 
@@ -743,7 +841,11 @@ class KernelArrays(NamedTuple):
     cnode (nc,) the constrained variables (a bound or a coupled row), ``bref`` (n,) their numbers (−1
     elsewhere), blo/bhi (nc, B) their static bounds, cptr/cother/crow/cside their coupled rows; ca, ck (mc,)
     and cc (mc, B) the coupled rows; gnode/gval the nonzero row sums of L, bsum (B,) = Σ_i b_i; group (n,)
-    the ``row_groups`` for B > 1 (all 1 for B = 1, and in blocks that ``column_blocks`` leaves ungrouped).
+    the ``row_groups`` for B > 1 (all 1 for B = 1, and in blocks that ``column_blocks`` leaves ungrouped);
+    part_of (n,) the floating part of each variable (``QP.floating``, -1 elsewhere), pptr/pmem its members
+    as CSR, pb (n_parts, B) the current injected into each part (amperes). A variable with no resistor
+    (diag 0) keeps rhs = ±inf or 0 by the sign of b_i: its node step goes to the bound its current pushes
+    it to, the exact minimiser of its linear energy.
     """
 
     indptr: np.ndarray
@@ -766,6 +868,10 @@ class KernelArrays(NamedTuple):
     gval: np.ndarray
     bsum: np.ndarray
     group: np.ndarray
+    part_of: np.ndarray
+    pptr: np.ndarray
+    pmem: np.ndarray
+    pb: np.ndarray
     perm: np.ndarray
     rank: np.ndarray
 
@@ -794,11 +900,20 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     L = qp.L
     indptr, indices, data, dp = _permute_scaled(L.indptr.astype(np.int64), L.indices.astype(np.int64),
                                                 L.data, perm, rank)
-    if n and not np.all(dp > 0):
-        bad = int(perm[np.argmin(dp)])
-        raise ValueError(f"L must have a positive diagonal; variable {bad} has L_ii = {dp.min()}")
+    part_of = np.full(n, -1, np.int64) if qp.floating is None else qp.floating[perm]
+    if n and not np.all((dp > 0) | ((dp == 0) & (part_of >= 0))):
+        bad = int(perm[np.argmin(np.where(part_of >= 0, np.inf, dp))])
+        raise ValueError(f"L must have a positive diagonal off the floating parts; variable {bad} has "
+                         f"L_ii = {L[bad, bad]}")
     rowsum = np.asarray(L.sum(axis=1)).ravel()[perm]  # 1ᵀL: conductance to fixed nodes for a Laplacian
+    rowsum[part_of >= 0] = 0.0  # exactly: floating parts have none (rounding may leave 1e-20)
     gnode = np.flatnonzero(rowsum).astype(np.int64)
+    pmem = np.argsort(part_of, kind="stable")[np.count_nonzero(part_of < 0):].astype(np.int64)
+    pptr = np.concatenate([[0], np.cumsum(np.bincount(part_of[pmem], minlength=qp.n_parts))]).astype(np.int64)
+    pb = np.zeros((qp.n_parts, qp.batch))
+    np.add.at(pb, part_of[pmem], qp.b[perm][pmem])
+    b = qp.b[perm]
+    rhs = np.where(dp[:, None] > 0, b / np.where(dp > 0, dp, 1.0)[:, None], np.where(b > 0, np.inf, np.where(b < 0, -np.inf, 0.0)))
 
     # coupled rows in the order the sweep first meets them, so that their rows of cc and bind are read
     # nearly in sequence (on a 300x300 grid, B = 88, in the circuit's order they were random reads: 1.17x)
@@ -811,13 +926,13 @@ def kernel_arrays(qp: QP, colours: np.ndarray) -> KernelArrays:
     cptr, cother, crow, cside = _coupled_adjacency(len(cnode), bref[ca], bref[ck], ca, ck)
     group = (row_groups(indptr, indices, colours[perm], GROUP_MIN_TERMS, GROUP_MAX) if qp.batch > 1
              else np.ones(n, np.int64))
-    return KernelArrays(indptr, indices, data, dp, np.ascontiguousarray(qp.b[perm] / dp[:, None]), bref, blo, bhi,
+    return KernelArrays(indptr, indices, data, dp, np.ascontiguousarray(rhs), bref, blo, bhi,
                         cptr, cother, crow, cside, np.ascontiguousarray(qp.c[coupled]), ca, ck, cnode,
-                        gnode, rowsum[gnode], qp.b.sum(axis=0), group, perm, rank)
+                        gnode, rowsum[gnode], qp.b.sum(axis=0), group, part_of, pptr, pmem, pb, perm, rank)
 
 
 # KernelArrays fields with one column per right-hand side (sliced into column blocks)
-_COLUMN_FIELDS = ("rhs", "blo", "bhi", "cc", "bsum")
+_COLUMN_FIELDS = ("rhs", "blo", "bhi", "cc", "bsum", "pb")
 BLOCK_BYTES = 16e6  # a column block's potentials and right-hand sides should fit in this much cache (~L3 / 2)
 MIN_BLOCK = 32  # but a block has at least this many columns: narrower SIMD loops over the batch run slower
 OUT_OF_CACHE_BLOCK = 48  # when not even MIN_BLOCK columns fit: out of cache at any width (see block_width)
@@ -906,7 +1021,8 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
     volts, lam (m, B) diode currents in amperes (from the KKT certificate), ``iterations`` = sweeps (the
     most of any column block, see ``block_width``) and info keys ``max_step`` (V, the last sweep's largest change), ``converged`` (step criterion met
     before ``max_sweeps``), ``n_colours``, ``omega``, ``residuals`` (the certificate's). Raises
-    ValueError when the diode rows admit no x.
+    ValueError when the diode rows admit no x, ``Unbounded`` when a floating part (``QP.floating``) runs off
+    to infinity.
     """
     n, B = qp.n, qp.batch
     if not (tol > 0):
@@ -947,6 +1063,12 @@ def solve_cd(qp: QP, x0=None, tol: float = 1e-9, max_sweeps: int = 100_000, colo
         X[:, cols] = Xb
         sweeps, step = max(sweeps, sweeps_b), max(step, step_b)
     x = X[k.rank]
+    if step == np.inf:  # a floating variable ran off: name one (a floating one, not one it dragged along)
+        off = ~np.isfinite(x)
+        col = int(np.flatnonzero(off.any(axis=0))[0])
+        culprits = np.flatnonzero(off[:, col])
+        floating = culprits[qp.floating[culprits] >= 0] if qp.floating is not None else culprits[:0]
+        raise Unbounded(int(floating[0] if len(floating) else culprits[0]), col)
     lam, residuals = _diode_currents(qp, x)
     info = {"max_step": float(step), "converged": bool(step < tol), "n_colours": int(colours.max(initial=-1) + 1),
             "omega": float(omega), "residuals": residuals}

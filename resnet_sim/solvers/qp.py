@@ -7,6 +7,13 @@
 ``c_r``: the row is then a plain upper bound ``x[a_r] ≤ c_r`` (or lower bound ``x[k_r] ≥ -c_r``).
 A batch of B problems shares L, a, k and differs in b and c (columns).
 
+L is a Laplacian restricted to the free variables: positive definite on the variables with a path of
+resistors to a fixed node. The others (``floating``) form *floating parts*: sets of variables joined by
+resistors to each other and to nothing else, so L is singular along each part's rigid shift (1 on its
+variables) and the energy is linear along it (−(net current injected into the part) × shift). Only diode
+rows hold such a part: the minimiser is unique when they pin it, and there may be none when they do not
+stop a part that current sources push (``Unbounded``).
+
 Units: x in volts, L in siemens, b in amperes, c in volts. The multiplier of row r is the current
 (amperes, ≥ 0) through the diode from anode to cathode.
 
@@ -25,11 +32,12 @@ import scipy.sparse as sp
 class QP:
     """A batch of B diode-constrained Laplacian QPs (see the module docstring)."""
 
-    L: sp.csr_matrix  # (n, n) symmetric positive definite, siemens
+    L: sp.csr_matrix  # (n, n) symmetric, siemens: positive definite off the floating parts
     b: np.ndarray  # (n, B) amperes
     a: np.ndarray  # (m,) int64 anode variable, -1 = fixed
     k: np.ndarray  # (m,) int64 cathode variable, -1 = fixed
     c: np.ndarray  # (m, B) volts
+    floating: np.ndarray | None = None  # (n,) floating part of each variable (renumbered 0..p-1), -1 elsewhere
 
     def __post_init__(self):
         self.L = sp.csr_matrix(self.L, dtype=np.float64)
@@ -51,6 +59,19 @@ class QP:
             raise ValueError("diode row variables must lie in [-1, n)")
         if m and np.any((self.a < 0) & (self.k < 0)):
             raise ValueError("a diode row needs at least one free end")
+        if self.floating is not None:
+            part = np.asarray(self.floating, dtype=np.int64).reshape(-1)
+            if part.shape != (n,):
+                raise ValueError(f"floating must have shape ({n},), got {part.shape}")
+            self.floating = None
+            if (part >= 0).any():
+                self.floating = np.full(n, -1, np.int64)
+                self.floating[part >= 0] = np.unique(part[part >= 0], return_inverse=True)[1]
+
+    @property
+    def n_parts(self) -> int:
+        """Number of floating parts."""
+        return 0 if self.floating is None else int(self.floating.max()) + 1
 
     @property
     def n(self) -> int:
@@ -74,6 +95,17 @@ class QP:
     def energy(self, x: np.ndarray) -> np.ndarray:
         """(B,) energy ½ xᵀLx − bᵀx of each column of x (n, B), watts."""
         return 0.5 * np.einsum("ib,ib->b", x, self.L @ x) - np.einsum("ib,ib->b", self.b, x)
+
+
+class Unbounded(ValueError):
+    """The energy has no minimum: current sources push a floating part (``QP.floating``) and no diode row
+    stops it. ``variable``: one of its variables (-1 when the solver cannot tell), ``column``: the batch
+    column."""
+
+    def __init__(self, variable: int, column: int):
+        self.variable, self.column = int(variable), int(column)
+        super().__init__(f"QP column {column} is unbounded below: a floating part (variable {variable}) "
+                         "runs off to infinity")
 
 
 @dataclass

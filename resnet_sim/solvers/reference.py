@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from resnet_sim.solvers.kkt import certificate, converged_mask, residual_scale
-from resnet_sim.solvers.qp import QP, QPSolution
+from resnet_sim.solvers.qp import QP, QPSolution, Unbounded
 
 TIGHT = {"CLARABEL": {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}}
 """Default solver options, tighter than Clarabel's own (1e-8) so the reference is good to ~1e-9 V."""
@@ -34,14 +34,17 @@ def solve_cvxpy(qp: QP, solver: str = "CLARABEL", scale: bool = True, tight: boo
     own time (``solver_stats.solve_time``) and the whole ``problem.solve`` call per column, and
     info["setup_time"] the one-off problem construction; info["residuals"] the KKT residuals
     (``kkt.certificate``) and info["converged"] their verdict at ``tol`` (``kkt.converged_mask`` with
-    ``kkt.residual_scale``). Raises ValueError if a column is infeasible and
-    RuntimeError for any other status than optimal, naming the column and the status.
+    ``kkt.residual_scale``; an "optimal_inaccurate" status is kept for the certificate to judge, as on a
+    minimiser that is not unique). Raises ValueError if a column is infeasible, ``qp.Unbounded`` if its
+    energy has no minimum, and RuntimeError for any other status than optimal, naming the column and the
+    status.
     """
     import cvxpy as cp
 
     t0 = time.perf_counter()
     n, m, B = qp.n, qp.m, qp.batch
-    s = float(qp.L.diagonal().max()) if (scale and n) else 1.0
+    s = float(qp.L.diagonal().max(initial=0.0)) if scale else 0.0
+    s = s if s > 0 else 1.0  # no conductance at all: variables held only by diodes
     x = cp.Variable(n)
     b = cp.Parameter(n)
     objective = 0.5 * cp.quad_form(x, cp.psd_wrap(qp.L / s)) - b @ x
@@ -72,7 +75,9 @@ def solve_cvxpy(qp: QP, solver: str = "CLARABEL", scale: bool = True, tight: boo
         if problem.status in ("infeasible", "infeasible_inaccurate"):
             raise ValueError(f"QP column {j} is infeasible: no x satisfies the diode rows A x <= c "
                              f"({solver} status {problem.status!r})")
-        if problem.status != "optimal":
+        if problem.status in ("unbounded", "unbounded_inaccurate"):
+            raise Unbounded(-1, j)
+        if problem.status not in ("optimal", "optimal_inaccurate"):  # inaccurate: the certificate judges it
             raise RuntimeError(f"{solver} did not solve QP column {j}: status {problem.status!r}")
         X[:, j] = x.value
         if m:
