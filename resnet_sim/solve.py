@@ -11,7 +11,8 @@ Methods (``method=``):
   active-set solver (mesh-like circuits: grids, long chains, where coordinate descent needs a number of
   sweeps that grows with the diameter). After coordinate descent, the active-set solver polishes,
   warm-started, when a coupled diode row (both ends free) is active or the certificate or cd's error
-  estimate is not met. Stages with floating parts take the active-set solver directly.
+  estimate is not met. *Small* stages (``SMALL_WORK``) and stages with floating parts take the
+  active-set solver directly.
   ``op.method`` records what ran, e.g. ``"cd"``, ``"active-set"``, ``"cd+active-set"`` (stages that
   chose differently: joined by commas; ``"none"`` when no node is free).
 
@@ -28,6 +29,9 @@ issued, or with ``strict=True`` a :class:`ConvergenceError` raised. Infeasible p
 that would carry infinite current) raise :class:`~resnet_sim.errors.CircuitError`, and so do nodes held
 only by diodes (floating parts, docs/solver.md section 3a) whose potential the solution leaves free
 (``_check_unique``) or that current sources drive to infinity (``Unbounded``).
+
+Small stages run their kernels as plain Python (:func:`resnet_sim.solvers.jit.interpreted`): a process that
+solves only small circuits never imports Numba.
 """
 
 from __future__ import annotations
@@ -36,12 +40,12 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse import csgraph
 
 from .compile import Problem, compile, listing
 from .errors import CircuitError
 from .graph import connected_components
 from .operating_point import OperatingPoint
+from .solvers.jit import interpreted
 from .solvers.qp import Unbounded
 
 __all__ = ["solve", "ConvergenceWarning", "ConvergenceError", "METHODS", "AUTO_MAX_DEPTH"]
@@ -49,6 +53,9 @@ __all__ = ["solve", "ConvergenceWarning", "ConvergenceError", "METHODS", "AUTO_M
 METHODS = ("auto", "cd", "active-set", "cvxpy")
 # "auto" uses coordinate descent when every variable is within this many hops of a grounded variable.
 AUTO_MAX_DEPTH = 4
+# a stage is *small* when B * (variables + diode rows) is at most this: its kernels run as plain Python (no
+# Numba to load) and "auto" takes the active-set solver (benchmarks/startup.py measures the trade)
+SMALL_WORK = 2000
 # sweeps coordinate descent gets under "auto" before the active-set solver takes over
 AUTO_CD_SWEEPS = 2000
 # times coordinate descent tightens its step tolerance to meet its error estimate (see ``_cd``)
@@ -104,40 +111,42 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     for t, stage in enumerate(problem.stages):
         problem.update_vcvs(s, x, t)
         qp = problem.qp(t, s, beta=beta, targets=targets)
-        bad = infeasible_rows(qp) if qp.m else None
-        if bad is not None:
-            names = list(dict.fromkeys(problem.diode_names_of_rows(stage.rows[np.asarray(bad, dtype=np.int64)])))
-            where = f" (sample {bad.column})" if B > 1 and hasattr(bad, "column") else ""
-            raise CircuitError(f"ideal diode{'s' if len(names) > 1 else ''} {', '.join(names)} "
-                               f"{'are' if len(names) > 1 else 'is'} forward-biased between sources{where}: "
-                               f"infinite current would flow, so no finite operating point exists")
-        sx0 = None if x0 is None else x0[stage.variables]
-        slam0 = None if lam0 is None else lam0[stage.rows]
-        try:
-            sol, name = _solve_stage(qp, stage, method, tol, sx0, slam0, max_sweeps, beta)
-        except Unbounded as err:
-            raise CircuitError(_unbounded_message(problem, stage, qp, err)) from None
-        lam_t, res = certificate(qp, sol.x, sol.lam)
-        scale = residual_scale(qp, sol.x)
-        if qp.floating is not None:
-            _check_unique(problem, stage, qp, s, sol.x, lam_t, tol * scale["dual"])
-        x[stage.variables] = sol.x
-        lam[stage.rows] = lam_t
-        used.append(name)
-        sweeps += sol.iterations
-        residuals.append(res)
-        ok &= converged_mask(res, tol, scale)
-        if name != "cvxpy":
-            if name == "cd":
-                error = sol.info["error_estimate"]
-            else:  # active set: only columns with no active diode row, where the bound holds as it is
-                # a diode current within the stationarity tolerance is rounding, not conduction
-                free = ~(lam_t > tol * scale["dual"]).any(axis=0)
-                error = np.zeros(B)
-                if free.any():
-                    error[free] = _error_estimate(qp, stage, beta, sol.x, lam_t)[0][free]
-            worst_error = max(worst_error, float(np.max(error, initial=0.0)))
-            ok &= error <= tol * _volt_scale(sol.x)
+        small = _small(qp)
+        with interpreted(small):
+            bad = infeasible_rows(qp) if qp.m else None
+            if bad is not None:
+                names = list(dict.fromkeys(problem.diode_names_of_rows(stage.rows[np.asarray(bad, dtype=np.int64)])))
+                where = f" (sample {bad.column})" if B > 1 and hasattr(bad, "column") else ""
+                raise CircuitError(f"ideal diode{'s' if len(names) > 1 else ''} {', '.join(names)} "
+                                   f"{'are' if len(names) > 1 else 'is'} forward-biased between sources{where}: "
+                                   f"infinite current would flow, so no finite operating point exists")
+            sx0 = None if x0 is None else x0[stage.variables]
+            slam0 = None if lam0 is None else lam0[stage.rows]
+            try:
+                sol, name = _solve_stage(qp, stage, method, tol, sx0, slam0, max_sweeps, beta, small)
+            except Unbounded as err:
+                raise CircuitError(_unbounded_message(problem, stage, qp, err)) from None
+            lam_t, res = certificate(qp, sol.x, sol.lam)
+            scale = residual_scale(qp, sol.x)
+            if qp.floating is not None:
+                _check_unique(problem, stage, qp, s, sol.x, lam_t, tol * scale["dual"])
+            x[stage.variables] = sol.x
+            lam[stage.rows] = lam_t
+            used.append(name)
+            sweeps += sol.iterations
+            residuals.append(res)
+            ok &= converged_mask(res, tol, scale)
+            if name != "cvxpy":
+                if name == "cd":
+                    error = sol.info["error_estimate"]
+                else:  # active set: only columns with no active diode row, where the bound holds as it is
+                    # a diode current within the stationarity tolerance is rounding, not conduction
+                    free = ~(lam_t > tol * scale["dual"]).any(axis=0)
+                    error = np.zeros(B)
+                    if free.any():
+                        error[free] = _error_estimate(qp, stage, beta, sol.x, lam_t)[0][free]
+                worst_error = max(worst_error, float(np.max(error, initial=0.0)))
+                ok &= error <= tol * _volt_scale(sol.x)
     problem.update_vcvs(s, x, len(problem.stages))
     problem.check_static_diodes(s, x, tol)
 
@@ -186,10 +195,15 @@ def _warm(problem: Problem, warm_start, B: int):
     return x0, lam0
 
 
-def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps, beta):
+def _small(qp) -> bool:
+    """Whether a stage QP is small (see SMALL_WORK): solved with plain-Python kernels."""
+    return qp.batch * (qp.n + qp.m) <= SMALL_WORK
+
+
+def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps, beta, small):
     """Solve one stage QP with ``method``; returns (QPSolution, the label of what ran); the solution's
     ``iterations`` count cd sweeps plus active-set iterations. "auto" takes the active-set solver for
-    stages with floating parts and deep ones."""
+    ``small`` stages, stages with floating parts and deep ones."""
     if method == "cvxpy":
         from .solvers.reference import solve_cvxpy
 
@@ -199,7 +213,7 @@ def _solve_stage(qp, stage, method, tol, x0, lam0, max_sweeps, beta):
     if method == "cd":
         return _cd(qp, stage, tol, x0, max_sweeps, beta), "cd"
     # auto
-    if qp.floating is not None or not _shallow(qp, stage):
+    if small or qp.floating is not None or not _shallow(qp, stage):
         return _active_set(qp, tol, x0, lam0), "active-set"
     sol = _cd(qp, stage, tol, x0, min(max_sweeps, AUTO_CD_SWEEPS), beta)
     if _needs_polish(qp, sol, tol):
@@ -337,6 +351,8 @@ def _shallow(qp, stage) -> bool:
 def _depth_from_ground(L: sp.csr_matrix) -> float:
     """Largest number of resistor hops from a variable to the nearest grounded one (row sum above 1e-12 of
     its diagonal); inf when some variable reaches none (only rounding-level ties, e.g. gmin next to 1 ohm)."""
+    from scipy.sparse import csgraph
+
     n = L.shape[0]
     grounded = np.flatnonzero(np.asarray(L.sum(axis=1)).ravel() > 1e-12 * np.abs(L.diagonal()))
     adj = sp.csr_matrix((np.ones(L.nnz), L.indices, L.indptr), shape=(n, n))

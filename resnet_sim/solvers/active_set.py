@@ -34,12 +34,10 @@ from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
-from scipy.sparse import csgraph
-from numba import njit
 
 from resnet_sim.graph import connected_components
-from resnet_sim.solvers.kkt import (ACTIVE_RTOL, certificate, converged_mask, least_squares_multipliers,
+from resnet_sim.solvers.jit import njit
+from resnet_sim.solvers.kkt import (ACTIVE_RTOL, DENSE_MAX, certificate, converged_mask, least_squares_multipliers,
                                     nonnegative_multipliers, residual_scale, slack)
 from resnet_sim.solvers.qp import QP, QPSolution, Unbounded
 
@@ -73,7 +71,8 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
     ``tol`` is the KKT tolerance of ``kkt.converged_mask`` (with ``kkt.residual_scale``). Returns a
     QPSolution with x (n, B) volts, lam (m, B) amperes, iterations = the most active-set iterations of any
     column; info: "converged" (B,) bool, "residuals" (the certificate), "iterations" (B,) per column,
-    "factorisations" (count), "linear_solver" ("splu", or "cg" on expander-like graphs, see ``_Factors``),
+    "factorisations" (count), "linear_solver" (what solved the reduced systems, joined by "+": "dense" up
+    to DENSE_MAX variables, "splu", or "cg" on expander-like graphs, see ``_Factors``; "" if none),
     "cg_failures", "cycled" (B,) bool (W revisited, or PDAS_MAX_ITER reached: the column then finished with
     ``_primal_active_set``), "admm_iterations" (0 unless the cold-start guess ran; its factorisation is
     counted in "factorisations").
@@ -151,7 +150,7 @@ def solve_active_set(qp: QP, x0: np.ndarray | None = None, lam0: np.ndarray | No
     unfinished[pending] = True
     info = {"converged": converged_mask(residuals, tol, residual_scale(qp, X)) & ~unfinished,
             "residuals": residuals, "iterations": iters, "factorisations": factors.count, "cycled": cycled,
-            "linear_solver": "cg" if factors.iterative else "splu", "cg_failures": factors.cg_failures,
+            "linear_solver": "+".join(sorted(factors.used)), "cg_failures": factors.cg_failures,
             "admm_iterations": admm_iters}
     return QPSolution(x=X, lam=lam, iterations=int(iters.max(initial=0)), method="active-set", info=info)
 
@@ -185,7 +184,7 @@ def _admm_working_set(qp: QP) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     return W, -u, it, lu.perm_c
 
 
-def _factorise(K: sp.spmatrix, ordered: bool = False) -> spla.SuperLU:
+def _factorise(K: sp.spmatrix, ordered: bool = False):
     """SuperLU factorisation of the SPD matrix K (symmetric mode, no pivoting), ordered by minimum degree
     on Aᵀ+A, or as given when ``ordered`` (300² grid: 0.215 s instead of 0.27 s, the same fill, when the
     order is minimum degree's own).
@@ -193,6 +192,8 @@ def _factorise(K: sp.spmatrix, ordered: bool = False) -> spla.SuperLU:
     Panel size SUPERLU_PANEL: on 2D meshes about 15 % faster than SuperLU's default (300² grid: 0.30 s
     instead of 0.36 s, median), the same fill. (Do not pass ``relax``: scipy 1.17's SuperLU then corrupts
     memory on some small matrices.)"""
+    import scipy.sparse.linalg as spla
+
     return spla.splu(K.tocsc(), permc_spec="NATURAL" if ordered else "MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                      panel_size=SUPERLU_PANEL, options={"SymmetricMode": True})
 
@@ -340,7 +341,8 @@ class _Factors:
     (from the ADMM guess's factorisation), K is factorised in that order, each group of merged variables
     at the place of its last member, instead of computing a minimum-degree order each time (300² grid:
     12-14 % more fill than a fresh order, but each factorisation 0.35-0.37 s instead of 0.39-0.45 s, and
-    a cold solve 2.36 → 2.06 s, medians of 4 in one process). With floating parts, the third item of each entry is ``loose`` (n_free,): the loose group
+    a cold solve 2.36 → 2.06 s, medians of 4 in one process). K of at most DENSE_MAX rows is solved dense
+    (numpy). With floating parts, the third item of each entry is ``loose`` (n_free,): the loose group
     (module docstring) of each reduced variable, -1 elsewhere, or None; K then has one diagonal entry of
     each loose group raised by the group's largest diagonal (1 S if 0), which fixes its level."""
 
@@ -352,6 +354,7 @@ class _Factors:
         self.iterative = expander_like(L)
         self.cg_failures = 0
         self.position = None  # (n,) a variable's place in a fill-reducing order of L, when one is known
+        self.used: set[str] = set()  # "dense", "splu", "cg"
 
     def get(self, key: bytes, root: np.ndarray):
         if key in self.cache:
@@ -372,7 +375,12 @@ class _Factors:
                     np.maximum.at(top, loose[loose >= 0], K.diagonal()[loose >= 0])
                     K = (K + sp.csr_matrix((np.where(top > 0, top, 1.0), (np.flatnonzero(loose >= 0)[first],) * 2),
                                            shape=K.shape)).tocsr()
-            if self.iterative:
+            kind = "dense" if K.shape[0] <= DENSE_MAX else "cg" if self.iterative else "splu"
+            self.used.add(kind)
+            if kind == "dense":
+                solve = partial(_dense_solve, K.toarray())
+                self.count += 1
+            elif kind == "cg":
                 solve = partial(self._cg, K)
             elif self.position is None:
                 solve = partial(_direct_solve, _factorise(K))
@@ -413,12 +421,17 @@ def _loose_groups(floating: np.ndarray, root: np.ndarray, col: np.ndarray, n_gro
     return out
 
 
-def _direct_solve(lu: spla.SuperLU, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
+def _dense_solve(K: np.ndarray, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
+    """Solve the dense K y = rhs (LAPACK's LU; the guess is of no use)."""
+    return np.linalg.solve(K, rhs.reshape(K.shape[0], -1))
+
+
+def _direct_solve(lu, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
     """Solve with a factorisation (exact: the guess is of no use)."""
     return lu.solve(rhs)
 
 
-def _permuted_solve(lu: spla.SuperLU, order: np.ndarray, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
+def _permuted_solve(lu, order: np.ndarray, rhs: np.ndarray, guess: np.ndarray) -> np.ndarray:
     """Solve K y = rhs with lu factorising K[order][:, order]."""
     y = np.empty_like(rhs, dtype=np.float64)
     y[order] = lu.solve(rhs[order])
@@ -463,6 +476,8 @@ def expander_like(L: sp.csr_matrix) -> bool:
     n = L.shape[0]
     if n < EXPANDER_MIN_N:
         return False
+    from scipy.sparse import csgraph
+
     graph = sp.csr_matrix((np.ones(L.nnz), L.indices, L.indptr), shape=L.shape)
     far = int(np.argmax(np.diff(L.indptr)))  # a best-connected node: in a large part, not an isolated one
     for _ in range(2):

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 
 from resnet_sim.graph import connected_components
+from resnet_sim.solvers.jit import njit
 from resnet_sim.solvers.qp import QP
 
 ACTIVE_RTOL = 1e-6
@@ -31,6 +31,11 @@ NNLS_MAX_BLOCKS = 2000
 (their residual, reported as it is, may then be larger than the best split would give)."""
 NNLS_DENSE_ROWS = 2000
 """Blocks with more active rows than this use sparse bounded least squares instead of dense NNLS."""
+DENSE_MAX = 100
+"""Matrices of at most this many rows are inverted or factorised dense (numpy's LAPACK), not by
+scipy.sparse.linalg (0.05-0.1 s to import). OpenBLAS factorises such a matrix on one thread (it starts
+threads from m n = 10000): a 110 x 110 np.linalg.solve took 0.2 ms on an idle 2-CPU machine and 110-225 ms
+with the other CPU busy."""
 
 
 def slack(qp: QP, x: np.ndarray, cols=slice(None)) -> np.ndarray:
@@ -118,9 +123,10 @@ def error_amplification_bound(L: sp.csr_matrix) -> np.ndarray:
     x − x* with L (x − x*) = r (no diode row active) it bounds the error; rows that pin a variable keep it
     a bound (the rest is a principal submatrix, whose inverse is entrywise smaller); through active coupled
     rows it is an estimate.
-    """
-    from scipy.sparse.linalg import LinearOperator, cg  # lazy, like scipy.optimize above
 
+    Up to DENSE_MAX variables K is computed from the inverse itself, K_j = max ‖row i of L⁻¹ D‖₁ over the
+    rows i that j's residual reaches (L⁻¹_ij ≠ 0: j's block), with numpy (up to the inverse's rounding).
+    """
     n = L.shape[0]
     if n == 0:
         return np.zeros(0)
@@ -129,6 +135,14 @@ def error_amplification_bound(L: sp.csr_matrix) -> np.ndarray:
     off = (L - sp.diags(diag)).tocoo()
     if not (np.all(diag > 0) and (off.nnz == 0 or off.data.max() <= 0.0)):
         return np.full(n, np.inf)
+    if n <= DENSE_MAX:
+        try:
+            inverse = np.linalg.inv(L.toarray())
+        except np.linalg.LinAlgError:
+            return np.full(n, np.inf)
+        return np.where(inverse != 0, (np.abs(inverse) @ diag)[:, None], 0.0).max(axis=0)
+    from scipy.sparse.linalg import LinearOperator, cg  # lazy, like scipy.optimize above
+
     _, block = np.unique(connected_components(n, off.row, off.col), return_inverse=True)
     n_blocks = int(block.max()) + 1
     absL = abs(L)
