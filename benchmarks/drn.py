@@ -33,11 +33,12 @@ def child(arch: str, data: str, subset: int | None) -> dict:
     import numpy as np
 
     from resnet_sim.data import load_dataset
-    from resnet_sim.models.drn import drn, preset
+    from resnet_sim.models.drn import drn
+    from resnet_sim.models.presets import preset
     from resnet_sim.train.datasets import training_data
     from resnet_sim.train.trainer import TrainConfig, Trainer
 
-    p = preset(arch)
+    p = preset("drn", arch)
     x, y = load_dataset("mnist", "train", data)
     xt, yt = load_dataset("mnist", "test", data)
     full = len(x)

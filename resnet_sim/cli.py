@@ -261,49 +261,67 @@ def _train(args) -> int:
     return _run_training(trainer, args)
 
 
-# ---------------------------------------------------------------------------------------------- drn
-def _drn_arguments(p: argparse.ArgumentParser) -> None:
-    from .models.drn import ARCHITECTURES
-    from .train.cli_options import add_training_options
-
-    p.add_argument("--arch", required=True, choices=ARCHITECTURES, help="published DRN preset")
-    p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"), help="(default mnist)")
-    p.add_argument("--data", metavar="DIR", default=None,
-                   help="folder with the IDX files (mnist/, fashion-mnist/ or the files themselves); default "
-                        "$RESNET_SIM_DATA")
-    p.add_argument("--train-subset", type=int, default=None, metavar="K",
-                   help="train on K images drawn (seeded) from the training set (default all)")
-    p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="(default float32)")
-    p.add_argument("--netlist", action="store_true", help="also write trained.cir at the end of the run")
-    p.add_argument("--gmax", type=float, nargs="+", default=None, metavar="S",
-                   help="upper bound on the conductances: one for all weight layers or one per layer (default none)")
-    add_training_options(p, dict(epochs=None, batch_size=None, lr=None, momentum=None, beta=None, gamma=None,
-                                 schedule="exponential"))
+# ---------------------------------------------------------------------------------------------- model families
+# family -> (what --arch chooses, the builder's module and function)
+FAMILIES = {"drn": ("published DRN preset", "resnet_sim.models.drn", "drn"),
+            "hopfield": ("published deep Hopfield network preset", "resnet_sim.models.hopfield", "hopfield"),
+            "pcn": ("predictive coding network preset", "resnet_sim.models.pcn", "pcn")}
 
 
-def _drn(args) -> int:
-    from .data import load_dataset
+def _family_arguments(family: str):
+    """The argument-adding function of ``resnet-sim FAMILY``: a preset, its data, the training options."""
 
-    where = args.data or "$RESNET_SIM_DATA"
-    try:
-        train = load_dataset(args.dataset, "train", args.data)
-        test = load_dataset(args.dataset, "test", args.data)
-    except ValueError as err:
-        raise UsageError(where, str(err)) from None
-    return _train_drn(args, train, test, where)
+    def add(p: argparse.ArgumentParser) -> None:
+        from .models.presets import architectures
+        from .train.cli_options import add_training_options
+
+        p.add_argument("--arch", required=True, choices=architectures(family), help=FAMILIES[family][0])
+        p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"), help="(default mnist)")
+        p.add_argument("--data", metavar="DIR", default=None,
+                       help="folder with the IDX files (mnist/, fashion-mnist/ or the files themselves); default "
+                            "$RESNET_SIM_DATA")
+        p.add_argument("--train-subset", type=int, default=None, metavar="K",
+                       help="train on K images drawn (seeded) from the training set (default all)")
+        p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="(default float32)")
+        if family == "drn":
+            p.add_argument("--netlist", action="store_true", help="also write trained.cir at the end of the run")
+            p.add_argument("--gmax", type=float, nargs="+", default=None, metavar="S",
+                           help="upper bound on the conductances: one for all weight layers or one per layer "
+                                "(default none)")
+        add_training_options(p, dict(epochs=None, batch_size=None, lr=None, momentum=None, beta=None, gamma=None,
+                                     schedule="exponential"))
+    return add
 
 
-def _train_drn(args, train, test, where: str, announce: bool = True) -> int:
-    """Train the preset ``args.arch`` on (images, labels) pairs ``train`` and ``test``; ``where`` names the data
-    in errors."""
+def _family(family: str):
+    """The run function of ``resnet-sim FAMILY``: load the data folder's set, then ``_train_family``."""
+
+    def run(args) -> int:
+        from .data import load_dataset
+
+        where = args.data or "$RESNET_SIM_DATA"
+        try:
+            train = load_dataset(args.dataset, "train", args.data)
+            test = load_dataset(args.dataset, "test", args.data)
+        except ValueError as err:
+            raise UsageError(where, str(err)) from None
+        return _train_family(family, args, train, test, where)
+    return run
+
+
+def _train_family(family: str, args, train, test, where: str, announce: bool = True) -> int:
+    """Train the preset ``args.arch`` of ``family`` on (images, labels) pairs ``train`` and ``test``; ``where``
+    names the data in errors."""
+    import importlib
+
     import numpy as np
 
-    from .models.drn import drn, preset
+    from .models.presets import preset
     from .train.cli_options import config_fields
     from .train.datasets import training_data
     from .train.trainer import TrainConfig, Trainer
 
-    p = preset(args.arch, args.dataset)
+    p = preset(family, args.arch, args.dataset)
     for name, value in (("epochs", p.epochs), ("batch_size", p.batch_size), ("momentum", p.momentum),
                         ("beta", p.beta), ("gamma", p.gamma)):
         if getattr(args, name) is None:
@@ -324,16 +342,18 @@ def _train_drn(args, train, test, where: str, announce: bool = True) -> int:
                                     f"{args.train_subset}")
         keep = np.sort(np.random.default_rng(args.seed).choice(len(x_train), args.train_subset, replace=False))
         x_train, y_train = x_train[keep], y_train[keep]
+    builder = getattr(importlib.import_module(FAMILIES[family][1]), FAMILIES[family][2])
+    options = {"gmax": args.gmax} if family == "drn" else {}
     try:
-        model = drn(args.arch, args.dataset, seed=args.seed, dtype=np.dtype(args.dtype), gmax=args.gmax)
+        model = builder(args.arch, args.dataset, seed=args.seed, dtype=np.dtype(args.dtype), **options)
     except ValueError as err:
-        raise UsageError(args.out, f"--gmax: {err}") from None
+        raise UsageError(args.out, str(err)) from None
     data = training_data(dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test), model.n_inputs,
                          model.n_outputs, config.target_levels)
-    identity = {"drn": {"arch": args.arch, "dataset": args.dataset, "dtype": args.dtype, "sizes": list(model.sizes),
-                        "input_gain": model.input_gain, "train_subset": args.train_subset, "gmax": list(model.gmax)}}
+    identity = {family: {"arch": args.arch, "dataset": args.dataset, "dtype": args.dtype, "sizes": list(model.sizes),
+                         "train_subset": args.train_subset, **p.options, **options}}
     trainer = Trainer(model, data, config, out=args.out, identity=identity, progress=not args.quiet,
-                      augment=_horizontal_flips if p.flips else None, write_netlist=args.netlist)
+                      augment=_horizontal_flips if p.flips else None, write_netlist=getattr(args, "netlist", False))
     return _run_training(trainer, args, announce)
 
 
@@ -357,7 +377,7 @@ def _demo(args) -> int:
         train, test = load_sample("train"), load_sample("test")
         print(f"DRN-XS (1568-100-10) trained with EP on the {len(train[0])} training images shipped with the package, "
               f"tested on {len(test[0])}:")
-        code = _train_drn(drn_args, train, test, "the shipped MNIST sample", announce=args.out is not None)
+        code = _train_family("drn", drn_args, train, test, "the shipped MNIST sample", announce=args.out is not None)
         if code == 0:
             import json
             from pathlib import Path
@@ -410,7 +430,12 @@ COMMANDS = {
     "compile-relu": ("compile a ReLU network (MODEL.npz) into a netlist", _compile_relu_arguments, _compile_relu),
     "spice": ("compare with ngspice: answers and timings", _spice_arguments, _spice),
     "train": ("train a netlist's .trainable elements with equilibrium propagation", _train_arguments, _train),
-    "drn": ("train a published deep resistive network on MNIST or Fashion-MNIST", _drn_arguments, _drn),
+    "drn": ("train a published deep resistive network on MNIST or Fashion-MNIST", _family_arguments("drn"),
+            _family("drn")),
+    "hopfield": ("train a published deep Hopfield network on MNIST or Fashion-MNIST", _family_arguments("hopfield"),
+                 _family("hopfield")),
+    "pcn": ("train a predictive coding network (EP or inference learning) on MNIST or Fashion-MNIST",
+            _family_arguments("pcn"), _family("pcn")),
     "demo": ("train a small DRN on the MNIST sample shipped with the package", _demo_arguments, _demo),
 }
 

@@ -98,8 +98,8 @@ def test_float32_fast_path_follows_float64():
 def test_presets_and_the_circuit_of_a_preset():
     m = rs.models.drn("xs")
     assert m.sizes == (1568, 100, 10) and m.input_gain == 100.0
-    assert rs.models.preset("1h", "fashion-mnist").batch_size == 32
-    with pytest.raises(ValueError, match="unknown DRN architecture 'xxl'"):
+    assert rs.models.preset("drn", "1h", "fashion-mnist").batch_size == 32
+    with pytest.raises(ValueError, match="unknown drn architecture 'xxl'"):
         rs.models.drn("xxl")
     zero = np.mean(m.theta[: m.layout.n_conductances] == 0)
     assert 0.45 < zero < 0.55  # half the initial conductances are exactly 0 S

@@ -92,3 +92,22 @@ def test_bad_input_is_one_line_exit_2(mnist_folder, tmp_path, capsys, monkeypatc
     one_line_error(capsys, "--arch", "xs", "--data", mnist_folder, "--train-subset", 40, "--out", run, "--epochs", 2,
                    expect="already holds a training run")
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize("family, extra", [("hopfield", ()), ("pcn", ()), ("pcn", ("--estimator", "il"))])
+def test_hopfield_and_pcn_commands_train_and_resume(mnist_folder, tmp_path, family, extra):
+    common = [family, "--arch", "1h", "--data", str(mnist_folder), "--train-subset", "300", "--quiet", *extra]
+    assert main([*common, "--out", str(tmp_path / "a"), "--epochs", "2"]) == 0
+    assert main([*common, "--out", str(tmp_path / "b"), "--epochs", "1"]) == 0
+    assert main([*common, "--out", str(tmp_path / "b"), "--epochs", "2", "--resume"]) == 0
+    a, b = (checkpoint.load(tmp_path / r / "checkpoint.h5") for r in ("a", "b"))
+    assert np.array_equal(a["theta"], b["theta"])
+    history = json.loads((tmp_path / "a" / "metrics.json").read_text())["epochs"]
+    assert history[-1]["test_error"] < 0.6
+
+
+def test_inference_learning_needs_a_clamped_phase(mnist_folder, tmp_path, capsys):
+    one_line_error(capsys, "--arch", "xs", "--data", mnist_folder, "--train-subset", 40, "--out", tmp_path / "r",
+                   "--estimator", "il", "--epochs", 1,
+                   expect="inference learning needs a model with a clamped phase (a PCN), not a DRN")
+    assert not (tmp_path / "r").exists()

@@ -21,56 +21,14 @@ The fast path is ``layered.LayeredModel``'s exact block coordinate descent: a no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..circuit import Circuit, TrainableSpec
 from . import dense
+from .base import hidden_and_options
 from .layered import LayeredModel, LayeredState
 
-__all__ = ["Preset", "PRESETS", "preset", "DRN", "LayeredState", "drn", "drn_circuit"]
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A published DRN configuration: hidden layer sizes, input gain g (V per unit pixel), nudging beta (S),
-    learning rates per weight layer and per bias layer, batch size, momentum, epochs of the published run,
-    random horizontal flips, and the published test error (fraction)."""
-
-    name: str
-    hidden: tuple[int, ...]
-    input_gain: float
-    beta: float
-    lr_weights: tuple[float, ...]
-    lr_biases: tuple[float, ...]
-    epochs: int
-    published_test_error: float
-    batch_size: int = 4
-    momentum: float = 0.0
-    flips: bool = False
-    gamma: float = 0.99
-
-
-PRESETS = {
-    ("xs", "mnist"): Preset("xs", (100,), 100.0, 1.0, (0.006, 0.006), (0.006, 0.006), 10, 0.0346),
-    ("1h", "mnist"): Preset("1h", (1024,), 480.0, 1.0, (0.006, 0.006), (0.006, 0.006), 50, 0.0157),
-    ("2h", "mnist"): Preset("2h", (1024, 1024), 2000.0, 1.0, (0.002, 0.006, 0.018), (0.002, 0.006, 0.018), 50, 0.0148),
-    ("3h", "mnist"): Preset("3h", (1024, 1024, 1024), 4000.0, 2.0, (0.005, 0.02, 0.08, 0.005),
-                            (0.0005, 0.002, 0.008, 0.0005), 50, 0.0166),
-    ("xl", "mnist"): Preset("xl", (32768,), 800.0, 1.0, (0.006, 0.006), (0.006, 0.006), 100, 0.0133),
-    ("1h", "fashion-mnist"): Preset("1h", (1024,), 300.0, 0.5, (0.005, 0.005), (0.005, 0.005), 100, 0.1038,
-                                    batch_size=32, momentum=0.9, flips=True),
-}
-ARCHITECTURES = ("xs", "1h", "2h", "3h", "xl")
-
-
-def preset(arch: str, dataset: str = "mnist") -> Preset:
-    """The published preset of ``arch`` on ``dataset``; for a data set without a published run of that
-    architecture, the MNIST preset. ValueError naming the choices for an unknown architecture."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown DRN architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return PRESETS.get((arch, dataset), PRESETS[(arch, "mnist")])
+__all__ = ["DRN", "LayeredState", "drn", "drn_circuit"]
 
 
 class DRN(LayeredModel):
@@ -87,30 +45,20 @@ class DRN(LayeredModel):
     def __init__(self, n_pixels: int, hidden, n_outputs: int = 10, input_gain: float = 1.0, seed: int = 0,
                  dtype=np.float64, tol: float | None = None, max_sweeps: int = 10_000, gmax=None):
         hidden = tuple(int(h) for h in hidden)
-        if n_pixels < 1 or n_outputs < 1 or any(h < 2 or h % 2 for h in hidden):
-            raise ValueError(f"a DRN needs n_pixels >= 1, n_outputs >= 1 and even hidden sizes >= 2; got "
-                             f"{n_pixels}, {hidden}, {n_outputs}")
+        if any(h < 2 or h % 2 for h in hidden):
+            raise ValueError(f"a DRN's hidden layers need even sizes >= 2 (half v >= 0, half v <= 0), got {hidden}")
         if not (np.isfinite(input_gain) and input_gain > 0):
             raise ValueError(f"input gain must be a finite number of volts > 0, got {input_gain}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.n_pixels, self.hidden = int(n_pixels), hidden
-        self.sizes = (2 * self.n_pixels, *hidden, int(n_outputs))
-        self.input_gain = float(input_gain)
-        self.tol = float(tol if tol is not None else (1e-9 if self.dtype == np.float64 else 1e-5))
-        self.max_sweeps = int(max_sweeps)
-        L = len(self.sizes) - 1
+        self.n_pixels, self.hidden, self.input_gain = int(n_pixels), hidden, float(input_gain)
+        L = len(hidden) + 1
         self.gmax = tuple(np.broadcast_to(np.inf if gmax is None else np.asarray(gmax, dtype=np.float64), L).tolist())
         if not all(g > 0 for g in self.gmax):
             raise ValueError(f"gmax must be > 0 siemens, got {gmax}")
-        n_w = [self.sizes[l - 1] * self.sizes[l] for l in range(1, L + 1)]
-        self._allocate((np.zeros(sum(n_w)), np.repeat(self.gmax, n_w)),
-                       tuple([f"w{l}_*" for l in range(1, L + 1)] + [f"b{l}_*" for l in range(1, L + 1)]))
-        rng = np.random.default_rng(seed)
-        for l in range(1, L + 1):
-            bound = 1.0 / np.sqrt(self.sizes[l - 1])
-            self.weight(l)[:] = np.maximum(rng.uniform(-bound, bound, (self.sizes[l - 1], self.sizes[l])), 0.0)
+        sizes = (2 * self.n_pixels, *hidden, n_outputs)
+        n_w = [sizes[l - 1] * sizes[l] for l in range(1, L + 1)]
+        super().__init__(sizes, dtype, tol, max_sweeps, (0.0, np.repeat(self.gmax, n_w)),
+                         [f"w{l}_*" for l in range(1, L + 1)] + [f"b{l}_*" for l in range(1, L + 1)])
+        self._uniform_weights(1.0, seed, clamp_at_zero=True)
         self._limit = None
 
     @property
@@ -228,14 +176,9 @@ class DRN(LayeredModel):
 
 def drn(arch="xs", dataset: str = "mnist", n_pixels: int = 784, n_outputs: int = 10, seed: int = 0,
         dtype=np.float64, **options) -> DRN:
-    """A DRN: ``arch`` a preset name (its hidden sizes and input gain) or a tuple of hidden sizes (then pass
-    ``input_gain=``); ``options`` go to :class:`DRN` (tol, max_sweeps, input_gain)."""
-    if isinstance(arch, str):
-        p = preset(arch, dataset)
-        options.setdefault("input_gain", p.input_gain)
-        hidden = p.hidden
-    else:
-        hidden = tuple(arch)
+    """A DRN: ``arch`` a preset name (its hidden sizes and input gain; ``presets.PRESETS``) or a tuple of
+    hidden sizes (then pass ``input_gain=``); ``options`` go to :class:`DRN` (tol, max_sweeps, input_gain, gmax)."""
+    hidden, options = hidden_and_options("drn", arch, dataset, options)
     return DRN(n_pixels, hidden, n_outputs, seed=seed, dtype=dtype, **options)
 
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ..train.parameters import ParameterLayout
 from . import dense
+from .base import DenseLayers
 
 __all__ = ["LayeredModel", "LayeredState"]
 
@@ -46,56 +46,17 @@ class LayeredState:
     converged: bool
 
 
-class LayeredModel:
-    """The shared fast path (see the module docstring). Subclasses set ``sizes``, ``dtype``, ``tol``,
-    ``max_sweeps`` and call :meth:`_allocate`, and define ``input_layer``, ``_node_terms``,
-    ``max_negative_beta`` and, for resistive interactions, ``squared_terms = True``."""
+class LayeredModel(DenseLayers):
+    """The shared fast path (see the module docstring). Subclasses call ``DenseLayers.__init__`` and define
+    ``input_layer``, ``_node_terms``, ``max_negative_beta`` and, for resistive interactions,
+    ``squared_terms = True``."""
 
     squared_terms = False  # ∂E/∂W_l[i, j] holds ½ u_i² + ½ v_j² (resistors) besides −u_i v_j
     name = "layered model"
-
-    def _allocate(self, weight_bounds: tuple[np.ndarray, np.ndarray], group_names: tuple[str, ...]) -> None:
-        """θ, its views' offsets and the parameter layout; ``weight_bounds`` (lower, upper) per weight."""
-        L = self.n_layers
-        n_w = [self.sizes[l - 1] * self.sizes[l] for l in range(1, L + 1)]
-        self.w_off = np.concatenate([[0], np.cumsum(n_w)]).astype(np.int64)
-        self.b_off = self.w_off[-1] + np.concatenate([[0], np.cumsum(self.sizes[1:])]).astype(np.int64)
-        self.theta = np.zeros(int(self.b_off[-1]), self.dtype)
-        n_g, n_b = int(self.w_off[-1]), int(self.b_off[-1] - self.w_off[-1])
-        group = np.concatenate([np.repeat(np.arange(L), n_w), np.repeat(np.arange(L, 2 * L), self.sizes[1:])])
-        self.layout = ParameterLayout(
-            resistors=np.arange(n_g), currents=np.arange(n_b), group=group,
-            lower=np.concatenate([weight_bounds[0], np.full(n_b, -np.inf)]),
-            upper=np.concatenate([weight_bounds[1], np.full(n_b, np.inf)]), names=None, group_names=group_names)
-        self._terms = None
-        self._grad = None
-        self._phases = self._sweeps = 0
-
-    # ---------------------------------------------------------------- parameters
-    @property
-    def n_layers(self) -> int:
-        """L: the number of weight layers."""
-        return len(self.sizes) - 1
-
-    @property
-    def n_outputs(self) -> int:
-        return self.sizes[-1]
-
-    def weight(self, l: int) -> np.ndarray:
-        """(n_{l-1}, n_l) view of W_l, l = 1..L."""
-        return self.theta[self.w_off[l - 1]:self.w_off[l]].reshape(self.sizes[l - 1], self.sizes[l])
-
-    def bias(self, l: int) -> np.ndarray:
-        """(n_l,) view of b_l, l = 1..L."""
-        return self.theta[self.b_off[l - 1]:self.b_off[l]]
+    _terms = None
 
     def set_theta(self, theta) -> None:
-        """Take θ (n_θ,) (copied unless it is this model's own buffer); derived terms are recomputed."""
-        if theta is not self.theta:
-            theta = np.asarray(theta)
-            if theta.shape != self.theta.shape:
-                raise ValueError(f"theta must have shape {self.theta.shape}, got {theta.shape}")
-            self.theta[:] = theta
+        super().set_theta(theta)
         self._terms = None
 
     def node_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -150,16 +111,10 @@ class LayeredModel:
 
             warnings.warn(f"{self.name} equilibrium not within tol={self.tol:g} after {self.max_sweeps} sweeps "
                           f"(beta = {beta:g})", ConvergenceWarning, stacklevel=3)
-        self._phases, self._sweeps = self._phases + 1, self._sweeps + int(sweeps)
+        self._count(sweeps)
         B = len(V0)
         out = [state[v_off[l]:v_off[l + 1]].reshape(B, sizes[l + 1]) for l in range(self.n_layers)]
         return LayeredState(V0, drive, out, int(sweeps), bool(converged))
-
-    def pop_stats(self) -> dict:
-        """{"sweeps_per_phase": mean block sweeps per equilibrium} since the last call (then reset)."""
-        stats = {"sweeps_per_phase": self._sweeps / self._phases} if self._phases else {}
-        self._phases = self._sweeps = 0
-        return stats
 
     @staticmethod
     def outputs(state: LayeredState) -> np.ndarray:
@@ -172,9 +127,7 @@ class LayeredModel:
         Per weight layer: −(U₂ᵀV₂ − U₁ᵀV₁) (one product of stacked states; for W_1 the inputs are the same in
         both states: −V₀ᵀ(U₂ − U₁)), plus ½ (Σ_b u² ⊕ Σ_b v²) differences with ``squared_terms``; per bias:
         −(Σ_b v₂ − Σ_b v₁)."""
-        if self._grad is None:
-            self._grad = np.empty_like(self.theta)
-        g, L = self._grad, self.n_layers
+        g, L = self._gradient_buffer(), self.n_layers
 
         def half_squares(a2, a1, n):
             if not self.squared_terms:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["VARIANTS", "EquilibriumPropagation", "ExactGradient", "as_model", "loss", "ep_gradient", "exact_gradient"]
+__all__ = ["VARIANTS", "EquilibriumPropagation", "ExactGradient", "InferenceLearning", "as_model", "loss",
+           "ep_gradient", "exact_gradient"]
 
 # variant -> the two phases, as multiples of beta
 VARIANTS = {"centered": (-1.0, 1.0), "positive": (0.0, 1.0), "negative": (-1.0, 0.0)}
@@ -65,6 +66,22 @@ class ExactGradient:
 
     def __repr__(self) -> str:
         return "ExactGradient()"
+
+
+class InferenceLearning:
+    """The standard predictive-coding update (inference learning) for models with a ``clamped`` phase (a PCN):
+    ĝ = ∂E/∂θ at the state with the outputs clamped to the targets, relaxed from the free state, averaged over
+    the batch (∂E/∂θ at the free state, subtracted, is 0 there)."""
+
+    def __call__(self, model, X, Y) -> tuple[np.ndarray, object]:
+        clamp = getattr(model, "clamped", None)
+        if clamp is None:
+            raise ValueError(f"inference learning needs a model with a clamped phase (a PCN), not a {type(model).__name__}")
+        free = model.free(X)
+        return model.energy_gradient_difference(clamp(X, Y, free), free, scale=1.0 / len(np.atleast_2d(X))), free
+
+    def __repr__(self) -> str:
+        return "InferenceLearning()"
 
 
 def as_model(p, method: str = "auto", tol: float = 1e-9):
