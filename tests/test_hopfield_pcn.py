@@ -11,7 +11,7 @@ from resnet_sim.data import load_sample
 from resnet_sim.models.pcn import PCNState
 from resnet_sim.relu_compiler import compile_relu, forward, relative_error
 from resnet_sim.train.datasets import training_data
-from resnet_sim.train.estimators import EquilibriumPropagation, InferenceLearning
+from resnet_sim.train.estimators import DualPropagation, EquilibriumPropagation, InferenceLearning
 from resnet_sim.train.trainer import TrainConfig, Trainer
 
 
@@ -123,3 +123,13 @@ def test_a_trained_pcn_compiles_to_a_circuit_that_predicts_as_it_does():
     predicted = model.outputs(model.free(xt))
     assert relative_error(op.outputs, predicted) <= 1e-7
     assert np.array_equal(np.argmax(op.outputs, axis=1), np.argmax(predicted, axis=1))
+
+
+def test_dual_propagation_matches_the_gradient_on_a_pcn_and_is_refused_elsewhere():
+    m = rs.models.pcn((6, 4), n_inputs=5, n_outputs=3, seed=4)
+    X, Y = batch(5, 3, seed=2)
+    exact = central_differences(m, X, Y)
+    dp = DualPropagation(1e-3)(m, X, Y)[0].copy()
+    assert np.abs(dp - exact).max() <= 1e-6 * np.abs(exact).max()  # exact where no unit sits at the ReLU kink
+    with pytest.raises(ValueError, match="dual propagation needs a model whose free state is a feed-forward pass"):
+        DualPropagation(0.1)(rs.models.hopfield((4,), n_inputs=5, n_outputs=3), X, Y)

@@ -139,6 +139,55 @@ class PCN(DenseLayers):
         """1: F − ½|beta| ‖s_L − y‖² stays bounded below in s_L for |beta| < 1."""
         return 1.0
 
+    def dual_propagation(self, X, Y, beta: float, max_sweeps: int = 100) -> tuple[np.ndarray, PCNState]:
+        """(ĝ (n_θ,) batch mean, the free state): dual propagation (Høier, Staudt and Zach 2023, α = ½) on the
+        network the free phase computes. Each unit holds two activities a⁺, a⁻ (hidden: f of the pre-activation
+        ± half the error fed back, ā_{l−1} W_l + b_l ± ½ (a⁺_{l+1} − a⁻_{l+1}) W_{l+1}ᵀ; output: ā_{L−1} W_L + b_L
+        ∓ ½ β (a_L − y)), whose mean ā carries the activity forward and whose difference carries −β times the
+        error back; one inference phase, iterated top down to a fixed point (until no activity moves by
+        tol · max(1, max |a|), at most ``max_sweeps``), replaces EP's nudged phases. ĝ_W_l = −ā_{l−1}ᵀ (a⁺_l −
+        a⁻_l) / (β B), ĝ_b_l = −Σ_b (a⁺_l − a⁻_l) / (β B)."""
+        free = self.free(X)
+        L = self.n_layers
+        Y = np.asarray(Y, dtype=self.dtype).reshape(len(free.inputs), self.n_outputs)
+        relu = [(lambda z: z) if l == L else (lambda z: np.maximum(z, 0)) for l in range(1, L + 1)]
+        plus = [relu[l](v) for l, v in enumerate(free.layers)]
+        minus = [a.copy() for a in plus]
+        sweeps = 0
+        for sweeps in range(1, max_sweeps + 1):
+            change, scale = 0.0, 1.0
+            means = [free.inputs] + [0.5 * (p + m) for p, m in zip(plus, minus)]
+            for l in range(L, 0, -1):
+                z = means[l - 1] @ self.weight(l) + self.bias(l)
+                if l == L:
+                    half = 0.5 * beta * (z - Y)
+                    new_plus, new_minus = z - half, z + half
+                else:
+                    half = 0.5 * (plus[l] - minus[l]) @ self.weight(l + 1).T
+                    new_plus, new_minus = relu[l - 1](z + half), relu[l - 1](z - half)
+                change = max(change, np.abs(new_plus - plus[l - 1]).max(), np.abs(new_minus - minus[l - 1]).max())
+                scale = max(scale, np.abs(new_plus).max(), np.abs(new_minus).max())
+                plus[l - 1], minus[l - 1] = new_plus, new_minus
+            if change <= self.tol * scale:
+                break
+        else:
+            from ..solve import ConvergenceWarning
+
+            warnings.warn(f"dual propagation not within tol={self.tol:g} after {max_sweeps} sweeps",
+                          ConvergenceWarning, stacklevel=2)
+        self._count(sweeps)
+        g = self._gradient_buffer()
+        means = [free.inputs] + [0.5 * (p + m) for p, m in zip(plus, minus)]
+        zero = [np.zeros(n, self.dtype) for n in self.sizes]
+        c = -1.0 / (beta * len(Y))
+        for l in range(1, L + 1):
+            diff = plus[l - 1] - minus[l - 1]
+            G = g[self.w_off[l - 1]:self.w_off[l]].reshape(self.sizes[l - 1], self.sizes[l])
+            dense.drop_products(np.ascontiguousarray(means[l - 1]), np.ascontiguousarray(-c * diff), zero[l - 1],
+                                zero[l], G)
+            g[self.b_off[l - 1]:self.b_off[l]] = c * diff.sum(axis=0)
+        return g, free
+
     # ---------------------------------------------------------------- gradients
     def energy_gradient_difference(self, state_2: PCNState, state_1: PCNState, scale: float = 1.0) -> np.ndarray:
         """(n_θ,) scale · (∂F/∂θ(state_2) − ∂F/∂θ(state_1)), batch-summed (buffer reused by the next call):

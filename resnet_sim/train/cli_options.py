@@ -47,7 +47,8 @@ def add_training_options(p: argparse.ArgumentParser, defaults: dict, preset_text
                    help="nudging conductance, siemens " + (default("beta") if "beta" in defaults else
                                                            "(default: a tenth of the largest convex negative nudge)"))
     g.add_argument("--variant", default=base["variant"], help="centered, positive or negative " + default("variant"))
-    g.add_argument("--estimator", default=base["estimator"], help="ep, exact (general path) or il (inference learning, PCN) " + default("estimator"))
+    g.add_argument("--estimator", default=base["estimator"], help="ep, exact (general path), il (inference learning, PCN) or dp (dual propagation, PCN) "
+                   + default("estimator"))
     g.add_argument("--seed", type=int, default=base["seed"], help="shuffling, noise and initialisation " + default("seed"))
     g.add_argument("--resume", action="store_true", help="continue RUNDIR's run from its checkpoint up to --epochs")
     g.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["VARIANTS", "EquilibriumPropagation", "ExactGradient", "InferenceLearning", "as_model", "loss",
-           "ep_gradient", "exact_gradient"]
+__all__ = ["VARIANTS", "EquilibriumPropagation", "ExactGradient", "InferenceLearning", "DualPropagation",
+           "as_model", "loss", "ep_gradient", "exact_gradient"]
 
 # variant -> the two phases, as multiples of beta
 VARIANTS = {"centered": (-1.0, 1.0), "positive": (0.0, 1.0), "negative": (-1.0, 0.0)}
@@ -82,6 +82,26 @@ class InferenceLearning:
 
     def __repr__(self) -> str:
         return "InferenceLearning()"
+
+
+class DualPropagation:
+    """Dual propagation (Høier, Staudt and Zach 2023) with nudging ``beta``: one inference phase of dyadic
+    units (``model.dual_propagation``), for models whose free state is a feed-forward pass (a PCN). A DRN's or a
+    Hopfield network's free state is the minimum of a recurrent energy, not a feed-forward pass, so the dyadic
+    fixed point, derived for feed-forward networks, has no counterpart there that estimates their gradient."""
+
+    def __init__(self, beta: float):
+        self.beta = check_beta(beta)
+
+    def __call__(self, model, X, Y) -> tuple[np.ndarray, object]:
+        dual = getattr(model, "dual_propagation", None)
+        if dual is None:
+            raise ValueError("dual propagation needs a model whose free state is a feed-forward pass (a PCN), not a "
+                             f"{type(model).__name__}")
+        return dual(X, Y, self.beta)
+
+    def __repr__(self) -> str:
+        return f"DualPropagation(beta={self.beta!r})"
 
 
 def as_model(p, method: str = "auto", tol: float = 1e-9):

@@ -27,12 +27,13 @@ import numpy as np
 from ..files import remove_stale, write_text_atomic
 from . import checkpoint
 from .devices import DeviceConfig, Devices
-from .estimators import VARIANTS, EquilibriumPropagation, ExactGradient, InferenceLearning, check_beta, check_variant
+from .estimators import (VARIANTS, DualPropagation, EquilibriumPropagation, ExactGradient, InferenceLearning,
+                         check_beta, check_variant)
 from .optim import SCHEDULES, SGD, Schedule
 
 __all__ = ["TrainConfig", "Trainer", "RunError", "fit", "ESTIMATORS"]
 
-ESTIMATORS = ("ep", "exact", "il")
+ESTIMATORS = ("ep", "exact", "il", "dp")
 CHECKPOINT, METRICS, CURVES, NETLIST = "checkpoint.h5", "metrics.json", "curves.png", "trained.cir"
 # beta="auto": this fraction of the largest negative nudge the outputs' stage takes while convex
 AUTO_BETA_FRACTION = 0.1
@@ -115,9 +116,11 @@ class Trainer:
     def _start(self, resume: bool) -> int:
         """Initialise (or restore) θ, optimiser, devices, generator and beta; returns the first epoch to run."""
         cfg, lay = self.config, self.model.layout
-        if cfg.estimator == "il" and not hasattr(self.model, "clamped"):
-            raise ValueError("inference learning needs a model with a clamped phase (a PCN), not a "
-                             f"{type(self.model).__name__}")
+        needs = {"il": ("clamped", "inference learning needs a model with a clamped phase (a PCN)"),
+                 "dp": ("dual_propagation", "dual propagation needs a model whose free state is a feed-forward pass "
+                                            "(a PCN)")}.get(cfg.estimator)
+        if needs and not hasattr(self.model, needs[0]):
+            raise ValueError(f"{needs[1]}, not a {type(self.model).__name__}")
         state = None
         if self.out is not None:
             path = self.out / CHECKPOINT
@@ -181,7 +184,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         cfg = self.config
         estimator = {"ep": lambda: EquilibriumPropagation(self.beta, cfg.variant), "exact": ExactGradient,
-                     "il": InferenceLearning}[cfg.estimator]()
+                     "il": InferenceLearning, "dp": lambda: DualPropagation(self.beta)}[cfg.estimator]()
         for epoch in range(first, cfg.epochs):
             start = time.perf_counter()
             train = self._epoch(estimator, epoch)
