@@ -158,7 +158,9 @@ class PCN(DenseLayers):
             change, scale = 0.0, 1.0
             means = [free.inputs] + [0.5 * (p + m) for p, m in zip(plus, minus)]
             for l in range(L, 0, -1):
-                z = means[l - 1] @ self.weight(l) + self.bias(l)
+                z = np.empty((len(Y), self.sizes[l]), self.dtype)
+                dense.forward(np.ascontiguousarray(means[l - 1]), self.weight(l), z)
+                z += self.bias(l)
                 if l == L:
                     half = 0.5 * beta * (z - Y)
                     new_plus, new_minus = z - half, z + half
