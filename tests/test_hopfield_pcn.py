@@ -133,3 +133,17 @@ def test_dual_propagation_matches_the_gradient_on_a_pcn_and_is_refused_elsewhere
     assert np.abs(dp - exact).max() <= 1e-6 * np.abs(exact).max()  # exact where no unit sits at the ReLU kink
     with pytest.raises(ValueError, match="dual propagation needs a model whose free state is a feed-forward pass"):
         DualPropagation(0.1)(rs.models.hopfield((4,), n_inputs=5, n_outputs=3), X, Y)
+
+
+def test_hopfield_circuit_reaches_the_model_equilibrium_and_ep_on_it_stops_at_its_amplifiers():
+    m = rs.models.hopfield((6, 4), n_inputs=5, n_outputs=3, weight_gain=0.5, seed=1, tol=1e-13)
+    X = np.random.default_rng(0).uniform(-1, 1, (7, 5))
+    state = m.free(X)
+    c = m.circuit(state.sweeps)
+    op = rs.solve(c, inputs=X)
+    assert op.converged and np.abs(op.outputs - m.outputs(state)).max() <= 1e-6
+    few = rs.solve(m.circuit(2), inputs=X).outputs  # fewer sweeps than it takes: a measurable gap
+    assert np.abs(few - m.outputs(state)).max() > 1e-4
+    c.trainable = [rs.TrainableSpec(("r*",))]
+    with pytest.raises(rs.CircuitError, match="output out0 is held by amplifier .* a nudge cannot move it"):
+        rs.train.ep_gradient(rs.compile(c), X[:2], np.zeros((2, 3)), beta=1e-3)

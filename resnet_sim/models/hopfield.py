@@ -50,6 +50,66 @@ class Hopfield(LayeredModel):
         """1: the output update divides by 1 + beta."""
         return 1.0
 
+    def unrolled(self, sweeps: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(weights, biases) of a ReLU network (``compile_relu``'s convention: W (n_out, n_in), ReLU on every
+        layer but the last) computing ``sweeps`` sweeps of the fast path's block coordinate descent from zero
+        states, and then the output layer. Each half-sweep is one ReLU layer carrying every layer's value as a
+        difference of two non-negative channels: the input x as relu(x) − relu(−x), a hidden value in [0, 1]
+        as relu(z) − relu(z − 1) (the hard sigmoid) when updated and relu(h) − relu(−h) when carried, an output
+        as relu(z) − relu(−z). There is no exact resistive map of a Hopfield network: its signed couplings act
+        both ways between free layers, while an amplifier (the only sign-inverting element here) acts one way;
+        the unrolled network reaches the model's equilibrium as block coordinate descent does (docs/models.md)."""
+        L, sizes = self.n_layers, self.sizes
+        offs = np.concatenate([[0], np.cumsum([2 * n for n in sizes])])  # channel block of each layer
+        width = int(offs[-1])
+        W = [self.weight(l).astype(np.float64) for l in range(1, L + 1)]
+        b = [self.bias(l).astype(np.float64) for l in range(1, L + 1)]
+
+        def value(l):
+            """(n_l, width) map from the channels to layer l's value (positive minus negative channel)."""
+            m = np.zeros((sizes[l], width))
+            m[np.arange(sizes[l]), offs[l] + np.arange(sizes[l])] = 1.0
+            m[np.arange(sizes[l]), offs[l] + sizes[l] + np.arange(sizes[l])] = -1.0
+            return m
+
+        weights, biases = [], []
+        first = np.zeros((width, sizes[0]))  # x -> relu(x), relu(-x); every other layer starts at 0
+        first[np.arange(sizes[0]), np.arange(sizes[0])] = 1.0
+        first[sizes[0] + np.arange(sizes[0]), np.arange(sizes[0])] = -1.0
+        weights.append(first)
+        biases.append(np.zeros(width))
+        for _ in range(sweeps):
+            for parity in (1, 0):
+                A, c = np.zeros((width, width)), np.zeros(width)
+                for l in range(L + 1):
+                    pos, neg = offs[l] + np.arange(sizes[l]), offs[l] + sizes[l] + np.arange(sizes[l])
+                    if l == 0 or l % 2 != parity:  # carried as it is
+                        A[pos] = value(l)
+                        A[neg] = -value(l)
+                        continue
+                    z = W[l - 1].T @ value(l - 1)
+                    if l < L:
+                        z += W[l] @ value(l + 1)
+                    A[pos], c[pos] = z, b[l - 1]
+                    if l < L:  # hard sigmoid: relu(z) - relu(z - 1)
+                        A[neg], c[neg] = z, b[l - 1] - 1.0
+                    else:  # linear output: relu(z) - relu(-z)
+                        A[neg], c[neg] = -z, -b[l - 1]
+                weights.append(A)
+                biases.append(c)
+        weights.append(value(L))
+        biases.append(np.zeros(sizes[L]))
+        return weights, biases
+
+    def circuit(self, sweeps: int, **options):
+        """The circuit of :meth:`unrolled` (``compile_relu``; ``options``: mode, unit, gain): its inputs the
+        network's inputs, its outputs the output layer after ``sweeps`` sweeps."""
+        from ..relu_compiler import compile_relu
+
+        weights, biases = self.unrolled(sweeps)
+        return compile_relu(weights, biases, title=f"Hopfield {'-'.join(map(str, self.sizes))}, {sweeps} sweeps "
+                                                   "unrolled", **options)
+
 
 def hopfield(arch="1h", dataset: str = "mnist", n_inputs: int = 784, n_outputs: int = 10, seed: int = 0,
              dtype=np.float64, **options) -> Hopfield:
@@ -57,3 +117,4 @@ def hopfield(arch="1h", dataset: str = "mnist", n_inputs: int = 784, n_outputs: 
     ``options`` go to :class:`Hopfield` (weight_gain, tol, max_sweeps)."""
     hidden, options = hidden_and_options("hopfield", arch, dataset, options)
     return Hopfield(n_inputs, hidden, n_outputs, seed=seed, dtype=dtype, **options)
+
