@@ -216,3 +216,101 @@ def test_cli_spice_failure_is_one_line(ngspice, tmp_path, capsys):
 def test_cli_spice_missing_file(tmp_path, capsys):
     assert main(["spice", str(tmp_path / "nope.cir")]) == 2
     assert capsys.readouterr().err.strip() == f"{tmp_path / 'nope.cir'}: no such file"
+
+
+# ---------------------------------------------------------------------------- batches: SPICE in the loop
+def _batch_circuit() -> Circuit:
+    """A voltage and a current input, a diode between free nodes, a diode with a forward drop (an internal
+    node), and a node and a resistor named like the batch deck's own additions (k, r.nudge.0)."""
+    c = Circuit("batch")
+    c.models["dv"] = DiodeModel(vf=0.3)
+    c.add("V", "vin", ["in", "0"], 0.0)
+    c.add("I", "iin", ["0", "a"], 0.0)
+    c.add("V", "vbias", ["bias", "0"], 1.0)
+    for name, ends, ohms in (("r1", ["in", "a"], 1e3), ("r2", ["a", "k"], 2e3), ("nudge.0", ["k", "0"], 3e3),
+                             ("r3", ["bias", "k"], 5e3), ("r4", ["k", "out"], 1e3), ("r5", ["out", "0"], 4e3)):
+        c.add("R", name, ends, ohms)
+    c.add("D", "d1", ["a", "k"])
+    c.add("D", "d2", ["out", "0"], model="dv")
+    c.inputs, c.outputs = ["vin", "iin"], ["out", "a"]
+    return c
+
+
+BATCH_X = np.array([[0.5, 1e-4], [-0.3, 1e-4], [0.9, 1e-4]])  # iin the same in every sample
+BATCH_Y = np.array([[0.2, 0.1], [0.0, -0.2], [0.4, 0.3]])
+BATCH_BETAS = (0.0, -2e-4, 2e-4)
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("mode", spice.MODES)
+def test_batch_agrees_with_solve_in_every_phase(ngspice, mode):
+    c = _batch_circuit()
+    deck = spice.batch_deck(c, BATCH_X, BATCH_BETAS, BATCH_Y, mode=mode)
+    lines = deck.text.splitlines()
+    if mode == "dc":
+        assert any(line.startswith("b.vin in 0 v=pwl(v(k_),") for line in lines)  # node k taken
+        assert "iin 0 a 0.0001" in lines and ".dc v.k 0 8 1" in lines
+        assert any(line.startswith("b.nudge.0 out 0 i=(pwl(") for line in lines)
+    else:
+        assert "r.nudge.0_ out nudge.0 1e+300" in lines  # the circuit's r.nudge.0 is taken
+        assert "alter r.nudge.0_ = -5000.0" in lines  # a negative nudge: a negative resistance
+    result = spice.run_batch(deck, ngspice=ngspice)
+    assert result.potentials.shape == (3, c.n_nodes, 3) and result.wall > 0 and result.raw_bytes > 0
+    p = rs.compile(c)
+    for phase, beta in enumerate(BATCH_BETAS):
+        op = rs.solve(p, inputs=BATCH_X, beta=beta, targets=BATCH_Y)
+        gap = np.max(np.abs(op.potentials[: c.n_nodes] - result.potentials[phase]))
+        assert gap <= DIODE_TOL, (beta, gap)
+        assert np.max(np.abs(op.outputs - result.potentials[phase][[c.node_id("out"), c.node_id("a")]].T)) <= DIODE_TOL
+
+
+def test_batch_deck_refuses_what_it_cannot_run():
+    c = _batch_circuit()
+    with pytest.raises(ValueError, match="shape"):
+        spice.batch_deck(c, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="need targets"):
+        spice.batch_deck(c, BATCH_X, BATCH_BETAS)
+    with pytest.raises(ValueError, match="unknown batch mode"):
+        spice.batch_deck(c, BATCH_X, mode="tran")
+    with pytest.raises(ValueError, match="finite"):
+        spice.batch_deck(c, BATCH_X, (0.0, np.nan), BATCH_Y)
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("mode", spice.MODES)
+def test_spice_model_gives_the_general_paths_ep_gradient(ngspice, mode):
+    """rs.train's EP estimator on ngspice's equilibria (XOR: amplifiers, diodes, trainable biases): one ngspice
+    process per step, the estimate of the general path to 1e-4."""
+    from resnet_sim.train import EquilibriumPropagation
+    from resnet_sim.train.circuit_model import CircuitModel
+
+    p = rs.compile(rs.read_netlist(Path(__file__).resolve().parents[1] / "netlists" / "xor.cir"))
+    rng = np.random.default_rng(0)
+    X, Y = rng.uniform(0, 1, (4, 2)), rng.uniform(0, 1, (4, 2))
+    model = spice.SpiceModel(p, mode=mode, ngspice=ngspice)
+    ours, ours_free = EquilibriumPropagation(0.02)(CircuitModel(p), X, Y)
+    theirs, free = EquilibriumPropagation(0.02)(model, X, Y)
+    assert len(model.records) == 1 and model.records[0]["phases"] == 3 and model.records[0]["samples"] == 4
+    assert np.max(np.abs(theirs - ours)) <= 1e-4 * np.max(np.abs(ours))
+    assert np.max(np.abs(model.outputs(free) - ours_free.outputs)) <= DIODE_TOL
+    # a state read before the nudged phases are asked for: they run in a second process
+    free = model.free(X)
+    assert free.outputs.shape == (4, 2) and len(model.records) == 2
+    nudged = model.nudged(X, Y, 0.02, free)
+    assert nudged.potentials.shape == (p.circuit.n_nodes, 4) and len(model.records) == 3
+    assert model.records[-1]["phases"] == 1 and model.pop_stats()["ngspice_processes"] == 3
+
+
+def test_failed_gmin_stepping_rescued_by_source_stepping_is_no_failure(tmp_path):
+    from resnet_sim.spice.run import check
+
+    raw = tmp_path / "out.raw"
+    raw.write_bytes(b"")
+    gmin = "Warning: Dynamic gmin stepping failed\nWarning: True gmin stepping failed\n"
+    check(0, gmin + "Note: Starting source stepping\nNote: Source stepping completed\n", raw)
+    with pytest.raises(spice.SpiceError, match="cannot be trusted"):
+        check(0, gmin, raw)  # no source stepping: the gmin failure stands
+    with pytest.raises(spice.SpiceError, match="cannot be trusted") as err:  # a second op's source stepping failed
+        check(0, 2 * (gmin + "Note: Starting source stepping\n") + "Note: Source stepping completed\n"
+              "Warning: source stepping failed\n", raw)
+    assert "Warning: source stepping failed" in err.value.lines

@@ -5,10 +5,14 @@
     from resnet_sim import spice
     result = spice.simulate(circuit)            # SpiceResult: voltages, currents, wall, stats
     print(spice.compare(circuit, repeat=3))     # both tools: max |dV| and timings
+    spice.simulate_batch(circuit, X, betas=(0, -b, b), targets=Y)   # a batch's phases, one ngspice process
+    spice.SpiceModel(rs.compile(circuit))       # an energy model for rs.train: SPICE in the training loop
 """
 
+from .batch import MODES, BatchDeck, BatchResult, batch_deck, run_batch, simulate_batch
 from .compare import Comparison, compare
 from .export import SpiceDeck, SpiceOptions, export
+from .model import SpiceModel, SpiceState
 from .raw import RawFileError, RawPlot, read_raw
 from .run import SpiceError, SpiceResult, SpiceTimeout, run
 
@@ -19,5 +23,6 @@ def simulate(circuit, timeout: float = 600.0, ngspice: str = "ngspice", **option
     return run(export(circuit, SpiceOptions(**options)), timeout=timeout, ngspice=ngspice)
 
 
-__all__ = ["Comparison", "compare", "SpiceDeck", "SpiceOptions", "export", "RawFileError", "RawPlot", "read_raw", "SpiceError",
+__all__ = ["MODES", "BatchDeck", "BatchResult", "batch_deck", "run_batch", "simulate_batch", "SpiceModel", "SpiceState",
+           "Comparison", "compare", "SpiceDeck", "SpiceOptions", "export", "RawFileError", "RawPlot", "read_raw", "SpiceError",
            "SpiceResult", "SpiceTimeout", "run", "simulate"]

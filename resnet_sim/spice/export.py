@@ -57,13 +57,14 @@ class SpiceDeck:
 _REPLACED = (".model", "*@", ".op", ".end")
 
 
-def export(circuit: Circuit, options: SpiceOptions = SpiceOptions()) -> SpiceDeck:
-    """The ngspice deck of ``circuit`` for a ``.op`` analysis: ``write_netlist``'s cards with the diode models
-    and options of ``options`` (training annotations dropped)."""
+def export(circuit: Circuit, options: SpiceOptions = SpiceOptions(), analysis=(".op",)) -> SpiceDeck:
+    """The ngspice deck of ``circuit``: ``write_netlist``'s cards with the diode models and options of
+    ``options`` (training annotations dropped), then the lines of ``analysis`` (``.op`` by default; e.g. more
+    cards and a ``.dc`` card, or a ``.control`` block) and ``.end``."""
     split, branches = _near_ideal(circuit)
     lines = write_netlist(split).rstrip("\n").split("\n")
     lines = [lines[0], *(line for line in lines[1:] if not line.startswith(_REPLACED)),
-             *_models(circuit, options), *_option_lines(options), ".op", ".end", ""]
+             *_models(circuit, options), *_option_lines(options), *analysis, ".end", ""]
     nodes = {name: name for name in circuit.node_names[1:]}
     return SpiceDeck("\n".join(lines), nodes, branches)
 
