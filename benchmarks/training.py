@@ -159,7 +159,7 @@ class Stamped:
         self.stamps.append(time.perf_counter())
         state = self.model.free(X)
         if self.keep:
-            self.steps.append({"theta": self.model.theta, "X": X, "states": [(0.0, None, state)]})
+            self.steps.append({"theta": np.array(self.model.theta), "X": X, "states": [(0.0, None, state)]})
         return state
 
     def nudged(self, X, Y, beta, start):
@@ -177,10 +177,10 @@ def train(model, data, c: dict, keep: bool = False) -> dict:
     with ``keep`` the steps' θ, inputs and states)."""
     stamped = Stamped(model, keep)
     trainer = Trainer(stamped, data, TrainConfig(epochs=1, **c["config"]), progress=False, write_netlist=False)
-    theta0 = model.theta
+    theta0 = np.array(model.theta)  # a copy: a fast path's theta may be its own array, updated in place
     history = trainer.run()
     steps = np.diff([*stamped.stamps, time.perf_counter()])
-    return {"theta0": theta0, "theta": model.theta, "step_s": steps.tolist(), "history": history,
+    return {"theta0": theta0, "theta": np.array(model.theta), "step_s": steps.tolist(), "history": history,
             "beta": trainer.beta, "load": os.getloadavg()[0], "steps": stamped.steps}
 
 
