@@ -2,7 +2,7 @@
 
     python benchmarks/training.py                          # the default run, a few minutes
     python benchmarks/training.py --netlists xor,random --steps 50 --repeats 5
-    python benchmarks/training.py --drn-steps 5 --drn-op-steps 2 --drn-ours-steps 15000   # 15000 steps: a DRN-XS epoch
+    python benchmarks/training.py --drn-steps 10 --drn-op-steps 2 --drn-ours-steps 15000   # 15000 steps: a DRN-XS epoch
     python benchmarks/training.py --netlists xor --out /tmp/x    # results elsewhere
 
 Each netlist is trained by rs.train's Trainer several times with one configuration (same seed, so the same
@@ -235,17 +235,17 @@ def ngspice_startup(repeats: int = 5) -> float:
 
 
 def fixed_and_marginal(c: dict, run: dict, records: list, data, runs: int, options) -> dict:
-    """ngspice's process seconds as a part per process plus a part per sample: ``runs`` processes on the
-    first training sample alone (θ at the start, the same three phases) against the median of the run's
-    B-sample processes."""
+    """ngspice's process CPU seconds (user + system: less shaken by the machine's other work than wall time) as
+    a part per process plus a part per sample: ``runs`` processes on the first training sample alone (θ at
+    the start, the same three phases) against the median of the run's B-sample processes."""
     B = c["config"]["batch_size"]
     circuit = rs.train.circuit_with_parameters(c["circuit"], run["theta0"])
     betas = (0.0, -run["beta"], run["beta"])
     deck = spice.batch_deck(circuit, data.train.x[:1], betas, data.train.targets[:1], options=options)
-    single = [spice.run_batch(deck, timeout=c["timeout"]).wall for _ in range(runs)]
-    one, full = statistics.median(single), statistics.median(r["wall"] for r in records)
+    single = [spice.run_batch(deck, timeout=c["timeout"]).cpu for _ in range(runs)]
+    one, full = statistics.median(single), statistics.median(r["cpu"] for r in records)
     marginal = (full - one) / (B - 1) if B > 1 else float("nan")
-    return {"single_sample_process_s": single, "batch_process_s": full, "per_process_s": one - marginal,
+    return {"single_sample_process_cpu_s": single, "batch_process_cpu_s": full, "per_process_s": one - marginal,
             "per_sample_s": marginal}
 
 
@@ -384,13 +384,13 @@ def markdown(result: dict) -> str:
               "to the millisecond per process), the rest of the process (control commands, writing the raw file, "
               "exit, waiting for a CPU; slightly negative where ngspice's figures and the start-up estimate "
               "overlap), the raw file read here, and the rest of the step here (EP estimate, optimiser). Then the "
-              "process time as a part per process plus a part per sample (processes on one sample against the "
-              "run's B-sample processes): the part per sample is what ngspice would cost at a very large batch "
-              "(**extrapolated**). Ratios against resnet_sim's general path at the run's B: ngspice's analysis "
+              "process's CPU time (user + system, less shaken by the machine's other work than wall time) as a part "
+              "per process plus a part per sample (processes on one sample against the run's B-sample "
+              "processes): the part per sample is what ngspice would cost at a very large batch (**extrapolated**). Ratios against resnet_sim's general path at the run's B: ngspice's analysis "
               "alone (no start-up, parse or file I/O), and its part per sample.", "",
               "| netlist | deck (Python) | start-up | parse | analysis | rest of process | raw read | EP + update | "
-              "step | Newton iterations per point | per process | per sample | ratio: analysis only | ratio: per "
-              "sample |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "step | Newton iterations per point | CPU per process | CPU per sample | ratio: analysis only | ratio: "
+              "CPU per sample |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         run = _ok(r["runs"].get("dc"))
         if run:
@@ -430,7 +430,7 @@ def markdown(result: dict) -> str:
         if r["name"] == "drn-xs":
             ours = ", ".join(f"{path} path {EPOCH * o['per_sample']:.3g} s" for path, o in r["ours"].items())
             theirs = (f"; ngspice {EPOCH * dc['spice_per_sample'] / 3600:.3g} h (dc set-up; its analysis alone "
-                      f"{EPOCH * dc['split']['analysis'] / 3600:.3g} h; its part per sample alone "
+                      f"{EPOCH * dc['split']['analysis'] / 3600:.3g} h; its CPU part per sample alone "
                       f"{EPOCH * dc['per_process']['per_sample_s'] / 3600:.3g} h)" if dc else "")
             if _ok(r["runs"].get("op")):
                 theirs += f", {EPOCH * r['runs']['op']['spice_per_sample'] / 3600:.3g} h (op set-up)"
@@ -442,7 +442,7 @@ def markdown(result: dict) -> str:
                 lines.append(f"  Target >= 1000x faster per sample than ngspice in the loop (dc set-up, B = "
                              f"{r['config']['batch_size']}): {verdict}. Against ngspice's analysis time alone: "
                              + ", ".join(f"{p} {v:.3g}x" for p, v in dc["ratio_analysis_only"].items())
-                             + "; against its part per sample alone (extrapolated): "
+                             + "; against its CPU part per sample alone (extrapolated): "
                              + ", ".join(f"{p} {v:.3g}x" for p, v in dc["ratio_marginal"].items()) + ".")
     return "\n".join(lines) + "\n"
 
@@ -471,13 +471,13 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=25, help="ngspice dc steps (xor, random)")
     parser.add_argument("--op-steps", type=int, default=10, help="ngspice op steps (xor, random; 0: skip)")
     parser.add_argument("--ours-steps", type=int, default=50, help="resnet_sim timed steps (xor, random)")
-    parser.add_argument("--drn-steps", type=int, default=3, help="ngspice dc steps on DRN-XS")
+    parser.add_argument("--drn-steps", type=int, default=5, help="ngspice dc steps on DRN-XS")
     parser.add_argument("--drn-op-steps", type=int, default=1, help="ngspice op steps on DRN-XS (0: skip)")
     parser.add_argument("--drn-ours-steps", type=int, default=100, help="resnet_sim timed steps on DRN-XS")
     parser.add_argument("--repeats", type=int, default=3, help="resnet_sim timing runs (medians)")
     parser.add_argument("--single-runs", type=int, default=3,
                         help="ngspice processes on one sample (xor, random): its cost per process and per sample")
-    parser.add_argument("--drn-single-runs", type=int, default=1, help="the same on DRN-XS")
+    parser.add_argument("--drn-single-runs", type=int, default=3, help="the same on DRN-XS")
     parser.add_argument("--random-epochs", type=int, default=3, help="epochs showing that the random netlist trains")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random netlist")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per ngspice process")
