@@ -447,20 +447,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USER_ERROR, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every sub-command; with ``command``, only that one gets its arguments (the others are
+    still listed): adding a sub-command's arguments may import what it needs (drn's choices import Numba),
+    which `resnet-sim op` on a small netlist should not pay for."""
     parser = _Parser(prog="resnet-sim", description="Exact DC simulation of ideal resistive networks")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments(p)
+        if command in (None, name):
+            add_arguments(p)
         p.set_defaults(run=run)
     return parser
 
 
 def main(argv=None) -> int:
     """Run ``resnet-sim`` with ``argv`` (default: sys.argv[1:]); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)  # the top level has no other options
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     except SystemExit as stop:  # --help, or a one-line usage error (exit status 2)
         return stop.code
     try:

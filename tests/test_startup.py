@@ -20,15 +20,17 @@ HEAVY = ("numba", "scipy.sparse.linalg", "scipy.sparse.csgraph", "networkx", "cv
 
 _LOADED = """
 import io, contextlib, json, sys
-import resnet_sim as rs
-with contextlib.redirect_stdout(io.StringIO()):
-    op = rs.solve(rs.read_netlist(sys.argv[1]))
-print(json.dumps([op.method, op.converged, sorted(m for m in {heavy} if m in sys.modules)]))
+from resnet_sim.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    main(["op", sys.argv[1], "--json"])
+op = json.loads(out.getvalue())
+print(json.dumps([op["method"], op["converged"], sorted(m for m in {heavy} if m in sys.modules)]))
 """
 
 
 def loaded_after_solving(path) -> tuple[str, bool, list[str]]:
-    """(method, converged, heavy modules imported) of ``rs.solve(read_netlist(path))`` in a fresh process."""
+    """(method, converged, heavy modules imported) of ``resnet-sim op PATH`` in a fresh process."""
     out = subprocess.run([sys.executable, "-c", _LOADED.format(heavy=HEAVY), str(path)], capture_output=True,
                          text=True, check=True).stdout
     return tuple(json.loads(out))
