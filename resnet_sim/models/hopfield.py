@@ -101,7 +101,7 @@ class Hopfield(LayeredModel):
         biases.append(np.zeros(sizes[L]))
         return weights, biases
 
-    def circuit(self, sweeps: int, **options):
+    def circuit(self, sweeps: int = 10, **options):
         """The circuit of :meth:`unrolled` (``compile_relu``; ``options``: mode, unit, gain): its inputs the
         network's inputs, its outputs the output layer after ``sweeps`` sweeps."""
         from ..relu_compiler import compile_relu

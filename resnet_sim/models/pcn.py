@@ -68,6 +68,14 @@ class PCN(DenseLayers):
         return ([self.weight(l).T.astype(np.float64) for l in range(1, L + 1)],
                 [self.bias(l).astype(np.float64) for l in range(1, L + 1)])
 
+    def circuit(self, **options):
+        """The circuit of the free phase: ``compile_relu`` of :meth:`relu_network` (``options``: mode, unit, gain),
+        which computes the PCN's predictions; its nudged phases have no circuit (docs/models.md)."""
+        from ..relu_compiler import compile_relu
+
+        return compile_relu(*self.relu_network(), title=f"PCN {'-'.join(map(str, self.sizes))} (free phase)",
+                            **options)
+
     # ---------------------------------------------------------------- equilibria
     def free(self, X) -> PCNState:
         """The feed-forward pass of X (B, n_inputs): every prediction error 0 (F's minimum)."""
