@@ -286,11 +286,11 @@ class Problem:
         g = self.g[self._r_active]
         data = np.bincount(self._l_pos, weights=self._l_sign * g[self._l_res], minlength=len(self._l_indices))
         L = sp.csr_matrix((data, self._l_indices, self._l_indptr), shape=(self.n_free, self.n_free))
-        K = (self._inc_t.multiply(g[None, :]) @ self._delta).tocsr() + self._k_i
+        data = self._k_const + np.bincount(self._k_pos, weights=self._k_coef * g[self._k_res],
+                                           minlength=len(self._k_indices))
+        K = sp.csr_matrix((data, self._k_indices, self._k_indptr), shape=(self.n_free, self.n_sources))
         if K.shape[0] and K.nnz > _DENSE_FILL * K.shape[0] * K.shape[1]:
             K = K.toarray()
-        else:
-            K = K.tocsr()
         self.L, self.K = L, K
         self.stages = [copy.copy(st) for st in self.stages]
         for st in self.stages:
@@ -572,16 +572,30 @@ def _resistors(p: Problem, c: Circuit, gmin: float | None) -> None:
     inc_rows = np.concatenate([np.flatnonzero(u >= 0), np.flatnonzero(w >= 0)])
     inc_cols = np.concatenate([u[u >= 0], w[w >= 0]])
     inc_vals = np.concatenate([-np.ones(np.count_nonzero(u >= 0)), np.ones(np.count_nonzero(w >= 0))])
-    p._inc_t = sp.csr_matrix((inc_vals, (inc_cols, inc_rows)), shape=(nf, len(u)))
-    p._delta = (p.P[ra[active]] - p.P[rb[active]]).tocsr()
-    p._delta.eliminate_zeros()
+    delta = (p.P[ra[active]] - p.P[rb[active]]).tocsr()
+    delta.eliminate_zeros()
     # current sources: +I into n, -I out of p
     ip, in_ = c["I"].column("p"), c["I"].column("n")
     vi_p, vi_n = p.var[ip], p.var[in_]
     rows_i = np.concatenate([vi_n[vi_n >= 0], vi_p[vi_p >= 0]])
     cols_i = np.concatenate([p.i_slots[vi_n >= 0], p.i_slots[vi_p >= 0]])
     vals_i = np.concatenate([np.ones(np.count_nonzero(vi_n >= 0)), -np.ones(np.count_nonzero(vi_p >= 0))])
-    p._k_i = sp.csr_matrix((vals_i, (rows_i, cols_i)), shape=(nf, p.n_sources))
+    # K's entries are linear in g: K[i, j] = Σ_r Inc[r, i] g_r delta[r, j] + (current sources' ±1). Each term
+    # (i, j, r, coefficient) is listed once, so that _assemble fills K's data with one bincount
+    per_row = np.diff(delta.indptr)[inc_rows]
+    term_r = np.repeat(inc_rows, per_row)
+    term_i = np.repeat(inc_cols, per_row)
+    starts = np.repeat(delta.indptr[inc_rows], per_row)
+    within = np.arange(len(term_r)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    term_j = delta.indices[starts + within]
+    term_c = np.repeat(inc_vals, per_row) * delta.data[starts + within]
+    keys = np.concatenate([term_i * p.n_sources + term_j, rows_i * p.n_sources + cols_i])
+    uniq, pos = np.unique(keys, return_inverse=True)
+    p._k_indices = (uniq % max(p.n_sources, 1)).astype(np.int64)
+    p._k_indptr = np.concatenate([[0], np.cumsum(np.bincount(uniq // max(p.n_sources, 1), minlength=nf))]
+                                 ).astype(np.int64)
+    p._k_pos, p._k_res, p._k_coef = pos[:len(term_r)], term_r, term_c
+    p._k_const = np.bincount(pos[len(term_r):], weights=vals_i, minlength=len(uniq))
 
 
 def _check_grounded(p: Problem) -> None:

@@ -72,7 +72,7 @@ class ConvergenceError(RuntimeError):
 
 def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=None, warm_start=None,
           strict: bool = False, gmin: float | None = None, beta: float = 0.0, targets=None,
-          max_sweeps: int = 100_000) -> OperatingPoint:
+          max_sweeps: int = 100_000, repeated: bool = False) -> OperatingPoint:
     """DC operating point of a Circuit (compiled here, with ``gmin``) or of a compiled Problem.
 
     ``inputs``: (B, n_inputs) values of the ``.inputs`` sources (volts or amperes), or (n_inputs,) for one
@@ -83,7 +83,9 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     ``kkt.converged_mask`` with ``kkt.residual_scale`` (feasibility within tol volts; stationarity and
     diode currents within tol times the stage's current scale, amperes), the bound on coordinate
     descent's error (volts, relative to max(1 V, ‖x‖∞); see the module docstring) and its first step
-    tolerance (volts). ``max_sweeps``: coordinate-descent sweep limit.
+    tolerance (volts). ``max_sweeps``: coordinate-descent sweep limit. ``repeated``: the caller solves this
+    Problem many times (a training loop): no stage is treated as small (SMALL_WORK), since loading Numba once
+    costs less than running its kernels as plain Python thousands of times.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -111,7 +113,7 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
     for t, stage in enumerate(problem.stages):
         problem.update_vcvs(s, x, t)
         qp = problem.qp(t, s, beta=beta, targets=targets)
-        small = _small(qp)
+        small = not repeated and _small(qp)
         with interpreted(small):
             bad = infeasible_rows(qp) if qp.m else None
             if bad is not None:
