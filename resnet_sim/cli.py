@@ -59,24 +59,7 @@ def _op(args) -> int:
         raise UsageError(args.file, f"--gmin must be a finite conductance > 0 (siemens), got {args.gmin}")
     circuit = read_netlist(_existing(args.file))
     _print_warnings(circuit)
-    inputs = None
-    if args.inputs is not None:
-        try:
-            inputs = np.load(_existing(args.inputs), allow_pickle=False)
-        except (ValueError, EOFError, OSError) as err:
-            raise UsageError(args.inputs, f"not a numpy .npy array ({err or 'empty file'})") from None
-        if not isinstance(inputs, np.ndarray):  # an .npz archive
-            inputs.close()
-            raise UsageError(args.inputs, "not a numpy .npy array (an .npz archive: save one array with np.save)")
-        n_in = len(circuit.inputs)
-        if (inputs.ndim != 2 or inputs.shape[1] != n_in or not np.issubdtype(inputs.dtype, np.number)
-                or np.iscomplexobj(inputs)):
-            raise UsageError(args.inputs, f"expected a real numeric (B, {n_in}) array (one column per .inputs "
-                                          f"source), got {inputs.dtype} of shape {inputs.shape}")
-        if inputs.shape[0] == 0:
-            raise UsageError(args.inputs, "no samples (shape (0, n)): nothing to solve")
-        if not np.isfinite(inputs).all():
-            raise UsageError(args.inputs, "inputs must be finite (no NaN or inf)")
+    inputs = None if args.inputs is None else _read_inputs(args.inputs, len(circuit.inputs))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the output instead
         try:
@@ -105,6 +88,36 @@ def _print_warnings(circuit) -> None:
         print(f"warning: {w}", file=sys.stderr)
     if len(circuit.warnings) > MAX_WARNINGS:
         print(f"warning: ... and {len(circuit.warnings) - MAX_WARNINGS} more", file=sys.stderr)
+
+
+def _load_npy(path: str):
+    """The array of a numpy .npy file; UsageError naming the file otherwise."""
+    import numpy as np
+
+    try:
+        array = np.load(_existing(path), allow_pickle=False)
+    except (ValueError, EOFError, OSError) as err:
+        raise UsageError(path, f"not a numpy .npy array ({err or 'empty file'})") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        array.close()
+        raise UsageError(path, "not a numpy .npy array (an .npz archive: save one array with np.save)")
+    return array
+
+
+def _read_inputs(path: str, n_in: int):
+    """(B, n_in) values of a circuit's .inputs sources from an .npy file (real, finite, B >= 1)."""
+    import numpy as np
+
+    inputs = _load_npy(path)
+    if (inputs.ndim != 2 or inputs.shape[1] != n_in or not np.issubdtype(inputs.dtype, np.number)
+            or np.iscomplexobj(inputs)):
+        raise UsageError(path, f"expected a real numeric (B, {n_in}) array (one column per .inputs "
+                               f"source), got {inputs.dtype} of shape {inputs.shape}")
+    if inputs.shape[0] == 0:
+        raise UsageError(path, "no samples (shape (0, n)): nothing to solve")
+    if not np.isfinite(inputs).all():
+        raise UsageError(path, "inputs must be finite (no NaN or inf)")
+    return inputs
 
 
 def _existing(path: str) -> str:
@@ -228,16 +241,13 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tol", type=float, default=1e-9, help="solver tolerance (default 1e-9)")
 
 
-def _train(args) -> int:
+def _read_solver_netlist(args):
+    """The circuit of ``args.netlist`` (its reader warnings on stderr), after checking ``args.method`` and
+    ``args.tol``; UsageError naming the netlist otherwise."""
     import numpy as np
 
-    from .compile import compile
-    from .netlist import read_netlist, write_netlist
+    from .netlist import read_netlist
     from .solve import METHODS
-    from .train.circuit_model import CircuitModel
-    from .train.cli_options import config_fields
-    from .train.datasets import load_training_data
-    from .train.trainer import TrainConfig, Trainer
 
     circuit = read_netlist(_existing(args.netlist))
     _print_warnings(circuit)
@@ -245,6 +255,18 @@ def _train(args) -> int:
         raise UsageError(args.netlist, f"--method must be one of {', '.join(METHODS)}, got {args.method!r}")
     if not (np.isfinite(args.tol) and args.tol > 0):
         raise UsageError(args.netlist, f"--tol must be a finite number > 0, got {args.tol}")
+    return circuit
+
+
+def _train(args) -> int:
+    from .compile import compile
+    from .netlist import write_netlist
+    from .train.circuit_model import CircuitModel
+    from .train.cli_options import config_fields
+    from .train.datasets import load_training_data
+    from .train.trainer import TrainConfig, Trainer
+
+    circuit = _read_solver_netlist(args)
     try:
         config = TrainConfig(**config_fields(args), init_jitter=args.init_jitter, target_levels=tuple(args.target_levels))
         model = CircuitModel(compile(circuit), method=args.method, tol=args.tol)
@@ -423,6 +445,17 @@ def _run_training(trainer, args, announce: bool = True) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- cluster
+def _cluster(name: str):
+    """The function ``name`` of resnet_sim/cluster/commands.py (sweep, mc), imported when called."""
+
+    def call(arg):
+        from .cluster import commands
+
+        return getattr(commands, name)(arg)
+    return call
+
+
 # ---------------------------------------------------------------------------------------------- registry
 # name -> (help, add_arguments(parser), run(args) -> exit status)
 COMMANDS = {
@@ -437,6 +470,10 @@ COMMANDS = {
     "pcn": ("train a predictive coding network (EP or inference learning) on MNIST or Fashion-MNIST",
             _family_arguments("pcn"), _family("pcn")),
     "demo": ("train a small DRN on the MNIST sample shipped with the package", _demo_arguments, _demo),
+    "sweep": ("train every point of a grid of options, on a Dask cluster", _cluster("sweep_arguments"),
+              _cluster("sweep")),
+    "mc": ("a trained circuit under seeded device-variability draws, on a Dask cluster", _cluster("mc_arguments"),
+           _cluster("mc")),
 }
 
 

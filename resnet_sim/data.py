@@ -74,17 +74,21 @@ def load_dataset(name: str = "mnist", split: str = "test", folder=None) -> tuple
     Returns ``(images, labels)``: images float32 in [0, 1] of shape (n, 784) (row-major 28x28 pixels),
     labels int64 of shape (n,). ``folder`` as in :func:`data_folder`.
     """
+    image_file, label_file = dataset_files(name, split, folder)
+    images, labels = load_idx(image_file), load_idx(label_file)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"{name} {split}: images {images.shape} and labels {labels.shape} do not match")
+    return _as_float(images), labels.astype(np.int64)
+
+
+def dataset_files(name: str = "mnist", split: str = "test", folder=None) -> tuple[Path, Path]:
+    """The (images, labels) IDX files that :func:`load_dataset` reads; ValueError when one is missing."""
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    root = data_folder(folder)
-    prefix = SPLITS[split]
-    images = load_idx(_find(root, name, f"{prefix}-images-idx3-ubyte"))
-    labels = load_idx(_find(root, name, f"{prefix}-labels-idx1-ubyte"))
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"{name} {split}: images {images.shape} and labels {labels.shape} do not match")
-    return _as_float(images), labels.astype(np.int64)
+    root, prefix = data_folder(folder), SPLITS[split]
+    return _find(root, name, f"{prefix}-images-idx3-ubyte"), _find(root, name, f"{prefix}-labels-idx1-ubyte")
 
 
 def load_sample(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
