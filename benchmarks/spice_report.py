@@ -81,8 +81,27 @@ def write_report(measured: dict) -> None:
     write_csv(rows, RESULTS / "spice.csv")
     write_plot(rows, measured["timeout"], RESULTS / "spice.png")
     DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(markdown(measured))
+    DOCS.write_text(with_section(markdown(measured), section(DOCS.read_text()) if DOCS.exists() else None))
     print(f"wrote {RESULTS / 'spice.csv'}, {RESULTS / 'spice.png'}, {DOCS}")
+
+
+# docs/benchmarks.md also holds benchmarks/startup.py's report, between these lines; each script keeps the other's
+SECTION = ("<!-- written by benchmarks/startup.py -->", "<!-- end of benchmarks/startup.py -->")
+
+
+def section(page: str) -> str | None:
+    """The start-up section of ``page`` (markers included), or None."""
+    begin, end = page.find(SECTION[0]), page.find(SECTION[1])
+    return page[begin:end + len(SECTION[1])] if begin >= 0 and end > begin else None
+
+
+def with_section(page: str, text: str | None) -> str:
+    """``page`` with its start-up section replaced by ``text`` (markers included; appended when the page has
+    none; the page as it is when ``text`` is None)."""
+    if text is None:
+        return page
+    old = section(page)
+    return page.replace(old, text) if old else page.rstrip("\n") + "\n\n" + text + "\n"
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
