@@ -314,6 +314,13 @@ def test_an_unreadable_spec_is_one_line_and_exit_2(tmp_path, capsys):
     _one_line_error(capsys, ["sweep", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "o")], "cannot read")
 
 
+def test_a_scheduler_that_cannot_be_reached_is_one_line_and_exit_2(xor_data, tmp_path, capsys):
+    spec = _xor_spec(tmp_path, xor_data, epochs=1)
+    _one_line_error(capsys, ["sweep", str(spec), "--out", str(tmp_path / "out"), "--scheduler", "nonsense://"],
+                    "resnet-sim sweep: cannot reach the Dask scheduler at 'nonsense://': unknown address scheme")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_failing_point_is_reported_and_the_others_finish(xor_data, scheduler, tmp_path, capsys):
     spec = _spec(tmp_path, f'command = "train"\n[options]\nnetlist = "{XOR}"\ndata = "{xor_data}"\nepochs = 1\n'
                            "[grid]\nbatch-size = [4, 0]\n")

@@ -46,7 +46,7 @@ def sweep(args) -> int:
             with _connect(args, max(1, local_cores() // spec.threads)) as client:
                 rows = run_sweep(spec, args.out, client, progress=not args.quiet)
         except ClusterError as err:
-            raise UsageError(args.scheduler or "LocalCluster", str(err)) from None
+            raise UsageError(f"resnet-sim {args.command}", str(err)) from None
     counts = {s: sum(r["status"] == s for r in rows) for s in ("finished", "skipped", "failed")}
     print(f"wrote {Path(args.out) / SUMMARY}, summary.png: {len(rows)} points, {counts['finished']} run, "
           f"{counts['skipped']} finished before, {counts['failed']} failed")
@@ -108,7 +108,7 @@ def mc(args) -> int:
             result = monte_carlo(circuit, X, args.draws, devices, seed=args.seed, labels=labels, client=client,
                                  chunk=args.chunk, method=args.method, tol=args.tol, progress=bar.update)
     except ClusterError as err:
-        raise UsageError(args.scheduler or "LocalCluster", str(err)) from None
+        raise UsageError(f"resnet-sim {args.command}", str(err)) from None
     except CircuitError as err:
         raise CircuitError(f"{args.netlist}: {err}") from None
     figure = Path(args.out).with_suffix(".png")
