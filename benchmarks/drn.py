@@ -9,7 +9,7 @@ extrapolated to 60,000 images and labelled so) and evaluates the 10,000 test ima
 Reported: the median over runs of seconds per epoch (training + test evaluation), examples/s, block sweeps
 per equilibrium, peak resident memory, and the load average while it ran (the machine is shared). For scale,
 the published A100 runs took 180 s (XS), 187 s (1H) and 376 s (XL) per epoch.
-Writes drn.json and drn.md under --out.
+Writes drn.json and drn.md under --out (architectures measured by earlier commands are kept, with theirs).
 """
 
 from __future__ import annotations
@@ -97,8 +97,13 @@ def main() -> None:
         results[arch] = runs
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "drn.json").write_text(json.dumps({"command": command, "cpu": _cpu(), "runs": results}, indent=1) + "\n")
-    (out / "drn.md").write_text(_report(results, command))
+    path = out / "drn.json"
+    kept = json.loads(path.read_text()) if path.exists() else {"commands": {}, "runs": {}}
+    kept.setdefault("commands", {}).update({arch: command for arch in results})
+    kept["runs"].update(results)  # architectures measured before (by another command) stay
+    kept["cpu"] = _cpu()
+    path.write_text(json.dumps(kept, indent=1) + "\n")
+    (out / "drn.md").write_text(_report(kept["runs"], kept["commands"]))
     print((out / "drn.md").read_text())
 
 
@@ -112,8 +117,9 @@ def _cpu() -> str:
     return f"{os.cpu_count()} cores"
 
 
-def _report(results: dict, command: str) -> str:
-    lines = ["# DRN training epochs on this machine", "", f"Command: `{command}`  ", f"Machine: {_cpu()}", "",
+def _report(results: dict, commands: dict) -> str:
+    lines = ["# DRN training epochs on this machine", "",
+             *(f"{arch.upper()}: `{cmd}`  " for arch, cmd in commands.items()), f"Machine: {_cpu()}", "",
              "Medians over fresh processes; one epoch = training on 60,000 MNIST images at the preset's batch size "
              "plus evaluating the 10,000 test images, float32, both cores.", "",
              "| DRN | runs | s / epoch | train examples/s | test eval (s) | sweeps / phase | peak memory (MB) | "
