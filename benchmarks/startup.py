@@ -30,6 +30,7 @@ report as the start-up section of docs/benchmarks.md (benchmarks/spice.py keeps 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -74,14 +75,15 @@ print(time.perf_counter() - start)
 """
 
 
+@functools.lru_cache(maxsize=None)
 def netlist(name: str) -> Path:
-    """The file ``resnet-sim op`` reads: netlists/divider.cir, else the family written by write_netlist."""
+    """The file ``resnet-sim op`` reads: netlists/divider.cir, else the family written by write_netlist
+    (once per run, under benchmarks/results/tmp/)."""
     if name == "divider":
         return ROOT / "netlists" / "divider.cir"
     path = CACHE / f"{name}.cir"
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        path.write_text(rs.write_netlist(BENCH_FAMILIES[name]()))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_text(rs.write_netlist(BENCH_FAMILIES[name]()))
     return path
 
 
@@ -229,9 +231,9 @@ def markdown(result: dict) -> str:
                          f"{'met' if m['ours'] <= m[b] else 'missed'}")
     if result.get("threshold"):
         th = result["threshold"]
-        lines += ["", f"Small stages (SMALL_WORK = {th['small_work']}: B × (variables + diode rows) at most that, "
-                  "and at most kkt.DENSE_MAX variables) run plain-Python kernels and the dense active set. "
-                  "In-process solve, ms, median of 5, DRN 64-h-10 with B samples:", "",
+        lines += ["", f"Small stages (SMALL_WORK = {th['small_work']}: B × (variables + diode rows) at most that) "
+                  "run plain-Python kernels and, under `auto`, the active-set solver. In-process solve, ms, median "
+                  "of 5, DRN 64-h-10 with B samples:", "",
                   "| h | B | variables | diode rows | work | forced small | forced compiled (warm) |", "|---|---|---|---|---|---|---|"]
         for row in th["rows"]:
             lines.append(f"| {row['hidden']} | {row['B']} | {row['n']} | {row['m']} | {row['work']} | "
