@@ -58,6 +58,9 @@ AUTO_MAX_DEPTH = 4
 SMALL_WORK = 2000
 # sweeps coordinate descent gets under "auto" before the active-set solver takes over
 AUTO_CD_SWEEPS = 2000
+# the room (relative to 1 + max |x|) that makes a floating part not unique in Clarabel's answer (interior
+# point: on a degenerate part its potentials are off by microvolts); the exact methods use kkt.ACTIVE_RTOL
+CVXPY_ROOM_RTOL = 1e-4
 # times coordinate descent tightens its step tolerance to meet its error estimate (see ``_cd``)
 CD_TIGHTEN_ROUNDS = 4
 
@@ -130,14 +133,16 @@ def solve(circuit_or_problem, method: str = "auto", tol: float = 1e-9, inputs=No
                 raise CircuitError(_unbounded_message(problem, stage, qp, err)) from None
             lam_t, res = certificate(qp, sol.x, sol.lam)
             scale = residual_scale(qp, sol.x)
-            if qp.floating is not None:
-                _check_unique(problem, stage, qp, s, sol.x, lam_t, tol * scale["dual"])
+            met = converged_mask(res, tol, scale)
+            if qp.floating is not None:  # at KKT points only: an unconverged column is reported as such
+                _check_unique(problem, stage, qp, s, sol.x, lam_t, tol * scale["dual"], np.flatnonzero(met),
+                              CVXPY_ROOM_RTOL if name == "cvxpy" else None)
             x[stage.variables] = sol.x
             lam[stage.rows] = lam_t
             used.append(name)
             sweeps += sol.iterations
             residuals.append(res)
-            ok &= converged_mask(res, tol, scale)
+            ok &= met
             if name != "cvxpy":
                 if name == "cd":
                     error = sol.info["error_estimate"]
@@ -367,18 +372,20 @@ def _depth_from_ground(L: sp.csr_matrix) -> float:
 
 
 def _check_unique(problem: Problem, stage, qp, s: np.ndarray, x: np.ndarray, lam: np.ndarray,
-                  conducts: float | np.ndarray) -> None:
+                  conducts: float | np.ndarray, columns: np.ndarray, room_rtol: float | None = None) -> None:
     """CircuitError naming the nodes of a floating part (``QP.floating``) whose potential the solution
-    x (n, B) volts, lam (m, B) amperes (sources s (n_s, B)) leaves free.
+    x (n, B) volts, lam (m, B) amperes (sources s (n_s, B)) leaves free, in any of the samples ``columns``.
 
     The minimiser is unique iff no rigid shift d of the floating parts keeps the active rows feasible
     (A F d <= 0) at no cost (I·d = 0). For such d, I·d = λᵀ A F d (stationarity summed over each part,
     λ >= 0), so I·d = 0 iff the conducting rows (lam above ``conducts`` amperes, (B,) or scalar) keep
     their slack: their ends move together, and each other active row says t_a <= t_k. A part that does
     not reach the rest of the circuit along a -> k edges can move up, with every part it reaches, until
-    an inactive row closes (likewise down along k -> a): not unique if that room exceeds the activity
-    tolerance, kkt.ACTIVE_RTOL (1 + max |x|)."""
+    an inactive row closes (likewise down along k -> a): not unique if that room exceeds ``room_rtol``
+    (default: the activity tolerance kkt.ACTIVE_RTOL) times (1 + max |x|)."""
     from .solvers.kkt import ACTIVE_RTOL, slack
+
+    room_rtol = ACTIVE_RTOL if room_rtol is None else room_rtol
 
     p = qp.n_parts
     ends = np.stack([qp.a, qp.k])
@@ -387,7 +394,7 @@ def _check_unique(problem: Problem, stage, qp, s: np.ndarray, x: np.ndarray, lam
     gap = slack(qp, x)
     active = gap <= ACTIVE_RTOL * (1.0 + np.abs(qp.c))
     conducting = active & (lam > conducts)
-    for j in range(x.shape[1]):
+    for j in columns:
         lab = connected_components(p + 1, node[0, conducting[:, j]], node[1, conducting[:, j]])
         la, lk = lab[node[0]], lab[node[1]]
         weak = active[:, j] & ~conducting[:, j]
@@ -397,7 +404,7 @@ def _check_unique(problem: Problem, stage, qp, s: np.ndarray, x: np.ndarray, lam
                 moved = _reached(p + 1, src[weak], dst[weak], group)
                 if not moved[lab[p]]:
                     room[sign] = gap[moved[src] & ~moved[dst], j].min(initial=np.inf)
-            if max(room.values(), default=0.0) > ACTIVE_RTOL * (1.0 + np.abs(x[:, j]).max()):
+            if max(room.values(), default=0.0) > room_rtol * (1.0 + np.abs(x[:, j]).max()):
                 members = np.flatnonzero(np.isin(qp.floating, np.flatnonzero(lab[:p] == group)))
                 touching = np.flatnonzero((la == group) != (lk == group))
                 _not_unique(problem, stage, s, x, j, members, stage.rows[touching], -room.get(-1.0, 0.0),
