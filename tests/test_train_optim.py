@@ -96,6 +96,25 @@ def test_quantised_levels_deterministic_and_stochastic():
     assert g.mean() == pytest.approx(0.3, abs=4 * 0.25 * np.sqrt(0.16 / len(g)))  # unbiased, 4 sigma
 
 
+def test_a_models_initial_weights_round_without_bias():
+    # the model draws its weights from default_rng(seed), the trainer its device draws from another stream:
+    # were they the same, every weight drawn high would meet a high rounding draw and round down (all to 0)
+    from resnet_sim.train.datasets import training_data
+    from resnet_sim.train.trainer import TrainConfig, Trainer
+
+    gmax = 3.0 / np.sqrt(784)  # 4 levels: 0, 1/√784, ... ; initial weights are uniform in [0, 1/√784]
+    model = rs.models.drn((200,), seed=0, input_gain=1.0, gmax=(gmax, 1.0))
+    first = slice(0, 2 * 784 * 200)
+    before = model.theta[first].astype(np.float64)
+    data = training_data(dict(x_train=np.zeros((4, 784)), y_train=np.arange(4)), 784, 10)
+    config = TrainConfig(epochs=1, seed=0, devices=DeviceConfig(levels=4, stochastic_rounding=True))
+    Trainer(model, data, config, progress=False)._start(resume=False)
+    after = model.theta[first].astype(np.float64)
+    assert set(np.unique(after).round(12)) == {0.0, round(gmax / 3, 12)}
+    sigma = np.sqrt(np.sum((before / (gmax / 3)) * (1 - before / (gmax / 3)))) * gmax / 3  # of the sum
+    assert abs(after.sum() - before.sum()) <= 4 * sigma
+
+
 def test_soft_bounds_shrink_steps_towards_the_bound_they_approach():
     d = devices(DeviceConfig(soft_bounds=True), 0.0, 1.0)
     old = np.array([0.9, 0.9, 0.1, 0.1])

@@ -37,6 +37,8 @@ ESTIMATORS = ("ep", "exact", "il", "dp")
 CHECKPOINT, METRICS, CURVES, NETLIST = "checkpoint.h5", "metrics.json", "curves.png", "trained.cir"
 # beta="auto": this fraction of the largest negative nudge the outputs' stage takes while convex
 AUTO_BETA_FRACTION = 0.1
+# the device models' random stream is default_rng([seed, DEVICE_STREAM]), independent of default_rng(seed)
+DEVICE_STREAM = 1
 
 
 class RunError(ValueError):
@@ -132,14 +134,18 @@ class Trainer:
                                "continue it or choose another --out folder")
         elif resume:
             raise RunError("resume needs an output folder")
-        self.rng = np.random.default_rng(cfg.seed)
-        self.devices = Devices(cfg.devices, lay.lower[: self.n_g], lay.upper[: self.n_g], self.rng,
+        self.rng = np.random.default_rng(cfg.seed)  # shuffling (and the augment transform)
+        # device draws (bounds, start jitter, rounding, noise) from their own stream: the models draw their
+        # initial weights from default_rng(seed), whose numbers this one would repeat (a weight drawn high
+        # would always round down)
+        self.device_rng = np.random.default_rng([cfg.seed, DEVICE_STREAM])
+        self.devices = Devices(cfg.devices, lay.lower[: self.n_g], lay.upper[: self.n_g], self.device_rng,
                                label=lambda i: f"card {lay.group_names[lay.group[i]]!r}")
         if state is None:
             theta = self.model.theta
             if cfg.init_jitter:
-                theta[: self.n_g] *= 1.0 + cfg.init_jitter * self.rng.uniform(-1.0, 1.0, self.n_g)
-            self.devices.initial(theta[: self.n_g], self.rng)
+                theta[: self.n_g] *= 1.0 + cfg.init_jitter * self.device_rng.uniform(-1.0, 1.0, self.n_g)
+            self.devices.initial(theta[: self.n_g], self.device_rng)
             self.model.set_theta(theta)
             self.beta = cfg.beta if cfg.beta is not None else AUTO_BETA_FRACTION * self.model.max_negative_beta()
             self._check_beta()
@@ -169,6 +175,7 @@ class Trainer:
         self.optimiser.load_state(state["arrays"])
         self.devices.load_state(state["arrays"])
         self.rng.bit_generator.state = attrs["rng"]
+        self.device_rng.bit_generator.state = attrs["device_rng"]
         self.beta = attrs["beta"]
         self.history = attrs["history"]
         self.theta_per_epoch = list(state["theta_per_epoch"])
@@ -235,7 +242,7 @@ class Trainer:
             seen += len(rows)
             old = None if self.devices.ideal else theta[: self.n_g].copy()
             self.optimiser.step(theta, grad, epoch)
-            self.devices.program(theta[: self.n_g], old, self.rng)
+            self.devices.program(theta[: self.n_g], old, self.device_rng)
             model.set_theta(theta)
             if bar is not None:
                 bar.update(len(rows))
@@ -277,7 +284,8 @@ class Trainer:
             self.per_epoch_complete = False
         if self.out is None:
             return
-        attrs = {**self._run_identity(), "rng": self.rng.bit_generator.state, "beta": self.beta,
+        attrs = {**self._run_identity(), "rng": self.rng.bit_generator.state,
+                 "device_rng": self.device_rng.bit_generator.state, "beta": self.beta,
                  "history": self.history}
         checkpoint.save(self.out / CHECKPOINT, theta=theta,
                         arrays={**self.optimiser.state(), **self.devices.state()}, attrs=attrs,
