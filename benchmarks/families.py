@@ -9,7 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from resnet_sim.circuit import Circuit
-from resnet_sim.models.drn import drn_circuit
+from resnet_sim.data import load_sample
+from resnet_sim.models.drn import DRN
+
+
+def drn_circuit(sizes, seed: int = 0, title: str | None = None) -> Circuit:
+    """The published DRN's circuit (rs.models.DRN, input gain 1 V) of layer sizes ``sizes`` (2 n_pixels inputs,
+    hidden..., outputs), weights drawn from ``seed``, inputs set to the shipped sample's first test image
+    (cycled to n_pixels pixels)."""
+    n_pixels = sizes[0] // 2
+    image = np.resize(load_sample("test")[0][0], n_pixels)[None, :]
+    return DRN(n_pixels, sizes[1:-1], sizes[-1], input_gain=1.0, seed=seed).circuit(image, title=title)
 
 
 def grid_circuit(n: int, seed: int = 0, diode_fraction: float = 0.1) -> Circuit:

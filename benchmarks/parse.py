@@ -1,6 +1,6 @@
 """Netlist parse benchmark: our reader against ngspice's own parse of the same file.
 
-Writes the DRN circuit ``drn_circuit(SIZES)`` with ``write_netlist`` to benchmarks/results/tmp/, then
+Writes the DRN circuit ``families.drn_circuit(SIZES)`` (the published model's, rs.models.DRN) with ``write_netlist`` to benchmarks/results/tmp/, then
 
 - times ``read_netlist`` in a fresh Python process: the first call (Numba kernels loaded from the disk
   cache, or compiled when the cache is empty) and the median of ``--repeats`` further calls (wall and
@@ -62,7 +62,7 @@ for _ in range(repeats):
 rss = peak_rss_mb()
 equal = None
 if check:
-    from resnet_sim.models.drn import drn_circuit
+    from families import drn_circuit
     equal = bool(c == drn_circuit(sizes))
 print(json.dumps({"import_s": t_import, "first_s": first, "first_cpu_s": first_cpu, "times_s": times,
                   "median_s": statistics.median(times), "cpu_s": cpu, "median_cpu_s": statistics.median(cpu),
@@ -72,7 +72,7 @@ print(json.dumps({"import_s": t_import, "first_s": first, "first_cpu_s": first_c
 
 
 def time_reader(path: Path, repeats: int, sizes: list[int], check: bool) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(repeats), ",".join(map(str, sizes)),
                            "1" if check else "0"], capture_output=True, text=True, env=env, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -117,7 +117,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(argv)
 
-    from resnet_sim.models.drn import drn_circuit
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from families import drn_circuit
     from resnet_sim.netlist import write_netlist
 
     tmp = RESULTS / "tmp"

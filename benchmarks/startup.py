@@ -46,10 +46,10 @@ sys.path.insert(0, str(ROOT))
 
 import resnet_sim as rs  # noqa: E402
 from benchmarks.solver import machine  # noqa: E402
+from benchmarks.families import drn_circuit  # noqa: E402
 from benchmarks.spice import BENCH_FAMILIES, CACHE, RESULTS, command_line  # noqa: E402
 from benchmarks.spice_report import DOCS, SECTION, with_section  # noqa: E402
 from resnet_sim import spice  # noqa: E402
-from resnet_sim.models.drn import drn_circuit  # noqa: E402
 from resnet_sim.spice.compare import time_process  # noqa: E402
 
 HEAVY = ("numba", "scipy.sparse.linalg", "scipy.sparse.csgraph", "networkx", "cvxpy", "h5py", "matplotlib")

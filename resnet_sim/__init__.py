@@ -37,7 +37,6 @@ _LAZY = {
     "write_netlist": "resnet_sim.netlist",
     "OperatingPoint": "resnet_sim.operating_point",
     "compile_relu": "resnet_sim.relu_compiler",
-    "drn_circuit": "resnet_sim.models.drn",
 }
 _SUBMODULES = {"spice", "data", "plots", "models", "solvers", "netlist", "train"}
 

@@ -7,7 +7,6 @@ import scipy.sparse as sp
 import resnet_sim as rs
 from resnet_sim.circuit import Circuit
 from resnet_sim.errors import CircuitError
-from resnet_sim.models.drn import drn_circuit
 
 
 def build(cards, inputs=(), outputs=()):
@@ -107,7 +106,7 @@ def test_vcvs_chain_between_fixed_nodes():
 
 
 def test_with_conductances_is_fast_and_shares_structure():
-    c = drn_circuit([64, 32, 4], seed=1)
+    c = rs.models.DRN(32, (32,), 4, seed=1).circuit(np.linspace(0, 1, 32)[None, :])
     p = rs.compile(c)
     g = p.conductances * 1.5
     q = p.with_conductances(g)

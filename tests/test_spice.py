@@ -135,10 +135,9 @@ def test_parse_error_is_an_error(ngspice):
 
 @pytest.mark.ngspice
 def test_timeout(ngspice):
-    from resnet_sim.models.drn import drn_circuit
-
+    c = rs.models.drn("xs").circuit(np.full((1, 784), 0.5))
     with pytest.raises(spice.SpiceTimeout, match="timed out after 0.2 s"):  # ngspice needs ~2 s on it
-        spice.simulate(drn_circuit([1568, 100, 10]), timeout=0.2, ngspice=ngspice)
+        spice.simulate(c, timeout=0.2, ngspice=ngspice)
 
 
 def test_missing_binary_says_how_to_install():

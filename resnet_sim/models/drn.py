@@ -28,7 +28,7 @@ from . import dense
 from .base import hidden_and_options
 from .layered import LayeredModel, LayeredState
 
-__all__ = ["DRN", "LayeredState", "drn", "drn_circuit"]
+__all__ = ["DRN", "LayeredState", "drn"]
 
 
 class DRN(LayeredModel):
@@ -180,53 +180,3 @@ def drn(arch="xs", dataset: str = "mnist", n_pixels: int = 784, n_outputs: int =
     hidden sizes (then pass ``input_gain=``); ``options`` go to :class:`DRN` (tol, max_sweeps, input_gain, gmax)."""
     hidden, options = hidden_and_options("drn", arch, dataset, options)
     return DRN(n_pixels, hidden, n_outputs, seed=seed, dtype=dtype, **options)
-
-
-# transitional: the benchmarks still build their DRN circuits with this; replaced by DRN.circuit
-def drn_circuit(
-    sizes,
-    seed: int = 0,
-    g_range: tuple[float, float] = (1e-5, 1e-3),
-    v_clip: float = 1.0,
-    title: str | None = None,
-) -> Circuit:
-    """A DRN with layer sizes ``sizes`` (n_in, hidden..., n_out) and conductances uniform in ``g_range`` (S).
-
-    Input sources start at values uniform in [-1, 1] V (seeded), so the circuit solves as it is.
-    """
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes}")
-    rng = np.random.default_rng(seed)
-    c = Circuit(title or "DRN " + "-".join(map(str, sizes)))
-
-    layers = [[f"in{i}" for i in range(sizes[0])]]
-    for l in range(1, len(sizes) - 1):
-        layers.append([f"h{l}_{j}" for j in range(sizes[l])])
-    layers.append([f"out{j}" for j in range(sizes[-1])])
-    ids = [c.nodes_of(names) for names in layers]
-
-    n_in = sizes[0]
-    c.add_many("V", [f"vin{i}" for i in range(n_in)], np.stack([ids[0], np.zeros(n_in, np.int64)], 1),
-               rng.uniform(-1.0, 1.0, n_in))
-    c.inputs = [f"vin{i}" for i in range(n_in)]
-    c.outputs = list(layers[-1])
-
-    for l in range(1, len(sizes)):
-        n_prev, n_cur = sizes[l - 1], sizes[l]
-        j, i = np.divmod(np.arange(n_prev * n_cur), n_prev)
-        names = np.char.add(np.char.add(np.char.add(f"r{l}_", j.astype(str)), "_"), i.astype(str))
-        g = rng.uniform(g_range[0], g_range[1], n_prev * n_cur)
-        c.add_many("R", names, np.stack([ids[l][j], ids[l - 1][i]], 1), 1.0 / g)
-    c.trainable = [TrainableSpec(("r*",), gmin=g_range[0] / 10, gmax=g_range[1] * 10)]
-
-    if len(sizes) > 2:
-        clip = c.node("clip")
-        c.add("V", "vclip", ["clip", "0"], v_clip)
-        for l in range(1, len(sizes) - 1):
-            hidden = ids[l]
-            zeros = np.zeros(len(hidden), np.int64)
-            c.add_many("D", [f"dlo{l}_{j}" for j in range(len(hidden))], np.stack([zeros, hidden], 1), zeros)
-            c.add_many("D", [f"dhi{l}_{j}" for j in range(len(hidden))],
-                       np.stack([hidden, np.full(len(hidden), clip)], 1), zeros)
-    return c
