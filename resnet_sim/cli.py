@@ -289,6 +289,12 @@ FAMILIES = {"drn": ("published DRN preset", "resnet_sim.models.drn", "drn"),
             "hopfield": ("published deep Hopfield network preset", "resnet_sim.models.hopfield", "hopfield"),
             "pcn": ("predictive coding network preset", "resnet_sim.models.pcn", "pcn")}
 
+NETLIST_HELP = {"drn": "also write trained.cir (the trained DRN's circuit) at the end of the run",
+                "hopfield": "also write trained.cir at the end of the run: the network unrolled over --unroll sweeps "
+                            "as a ReLU circuit (docs/models.md)",
+                "pcn": "also write trained.cir at the end of the run: the PCN's free phase (its predictions) as a "
+                       "ReLU circuit (docs/models.md)"}
+
 
 def _family_arguments(family: str):
     """The argument-adding function of ``resnet-sim FAMILY``: a preset, its data, the training options."""
@@ -305,8 +311,11 @@ def _family_arguments(family: str):
         p.add_argument("--train-subset", type=int, default=None, metavar="K",
                        help="train on K images drawn (seeded) from the training set (default all)")
         p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="(default float32)")
+        p.add_argument("--netlist", action="store_true", help=NETLIST_HELP[family])
+        if family == "hopfield":
+            p.add_argument("--unroll", type=int, default=10, metavar="K",
+                           help="sweeps of the unrolled circuit that --netlist writes (default 10)")
         if family == "drn":
-            p.add_argument("--netlist", action="store_true", help="also write trained.cir at the end of the run")
             p.add_argument("--gmax", type=float, nargs="+", default=None, metavar="S",
                            help="upper bound on the conductances: one for all weight layers or one per layer "
                                 "(default none)")
@@ -321,6 +330,8 @@ def _family(family: str):
     def run(args) -> int:
         from .data import load_dataset
 
+        if family == "hopfield" and args.unroll < 1:
+            raise UsageError(args.out, f"--unroll must be >= 1 sweep, got {args.unroll}")
         where = args.data or "$RESNET_SIM_DATA"
         try:
             train = load_dataset(args.dataset, "train", args.data)
@@ -375,7 +386,8 @@ def _train_family(family: str, args, train, test, where: str, announce: bool = T
     identity = {family: {"arch": args.arch, "dataset": args.dataset, "dtype": args.dtype, "sizes": list(model.sizes),
                          "train_subset": args.train_subset, **p.options, **options}}
     trainer = Trainer(model, data, config, out=args.out, identity=identity, progress=not args.quiet,
-                      augment=_horizontal_flips if p.flips else None, write_netlist=getattr(args, "netlist", False))
+                      augment=_horizontal_flips if p.flips else None, write_netlist=args.netlist,
+                      netlist_options={"sweeps": args.unroll} if family == "hopfield" else None)
     return _run_training(trainer, args, announce)
 
 

@@ -7,12 +7,15 @@ import pytest
 from scipy.optimize import minimize
 
 import resnet_sim as rs
+from resnet_sim.cli import main
 from resnet_sim.data import load_sample
 from resnet_sim.models.pcn import PCNState
 from resnet_sim.relu_compiler import compile_relu, forward, relative_error
+from resnet_sim.train import checkpoint
 from resnet_sim.train.datasets import training_data
 from resnet_sim.train.estimators import DualPropagation, EquilibriumPropagation, InferenceLearning
 from resnet_sim.train.trainer import TrainConfig, Trainer
+from test_drn_cli import mnist_folder  # noqa: F401  (the fixture: an IDX folder of the shipped sample)
 
 
 def batch(n_in, n_out, seed=0, B=4):
@@ -147,3 +150,26 @@ def test_hopfield_circuit_reaches_the_model_equilibrium_and_ep_on_it_stops_at_it
     c.trainable = [rs.TrainableSpec(("r*",))]
     with pytest.raises(rs.CircuitError, match="output out0 is held by amplifier .* a nudge cannot move it"):
         rs.train.ep_gradient(rs.compile(c), X[:2], np.zeros((2, 3)), beta=1e-3)
+
+
+def test_pcn_cli_writes_the_trained_free_phase_as_a_netlist(mnist_folder, tmp_path):
+    run = tmp_path / "run"
+    assert main(["pcn", "--arch", "1h", "--data", str(mnist_folder), "--train-subset", "200", "--epochs", "1",
+                 "--dtype", "float64", "--netlist", "--out", str(run), "--quiet"]) == 0
+    model = rs.models.pcn("1h", dtype=np.float64)
+    model.set_theta(checkpoint.load(run / "checkpoint.h5")["theta"])
+    images = load_sample("test")[0][:4].astype(np.float64)
+    op = rs.solve(rs.read_netlist(run / "trained.cir"), inputs=images)
+    assert op.converged and relative_error(op.outputs, model.outputs(model.free(images))) <= 1e-7
+
+
+def test_a_trained_hopfield_network_is_written_unrolled_over_the_sweeps_asked_for(tmp_path, capsys):
+    model = rs.models.hopfield((6,), n_inputs=5, n_outputs=3, weight_gain=0.5, seed=1)
+    X, Y = batch(5, 3, seed=2, B=8)
+    data = training_data(dict(x_train=X, y_train=np.argmax(Y, axis=1)), 5, 3)
+    Trainer(model, data, TrainConfig(epochs=1, batch_size=4, lr=0.05, beta=0.1), out=tmp_path / "run",
+            progress=False, netlist_options={"sweeps": 3}).run()
+    op = rs.solve(rs.read_netlist(tmp_path / "run" / "trained.cir"), inputs=X)
+    assert op.converged and relative_error(op.outputs, forward(*model.unrolled(3), X)) <= 1e-7
+    assert main(["hopfield", "--arch", "1h", "--unroll", "0", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    assert "--unroll must be >= 1 sweep, got 0" in capsys.readouterr().err

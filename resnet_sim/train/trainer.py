@@ -99,14 +99,16 @@ class TrainConfig:
 class Trainer:
     """Trains ``model`` (an energy model) on ``data`` (a TrainingData) with ``config``, writing into ``out``
     (a folder, or None for no files). ``identity``: a JSON dict describing the model (e.g. its netlist text),
-    which a resumed run must match. ``augment(X, rng) -> X``: an optional per-batch transform of the inputs."""
+    which a resumed run must match. ``augment(X, rng) -> X``: an optional per-batch transform of the inputs.
+    ``write_netlist``: write trained.cir, ``model.circuit(**netlist_options)``, at the end of the run."""
 
     def __init__(self, model, data, config: TrainConfig, out=None, identity: dict | None = None, progress: bool = True,
-                 augment=None, write_netlist: bool = True):
+                 augment=None, write_netlist: bool = True, netlist_options: dict | None = None):
         self.model, self.data, self.config = model, data, config
         self.out = None if out is None else Path(out)
         self.identity = dict(identity or {})
         self.progress, self.augment, self.write_netlist = progress, augment, write_netlist
+        self.netlist_options = dict(netlist_options or {})
         lay = model.layout
         self.n_g = lay.n_conductances
         self.optimiser = SGD(lay.group, config.lr, dict(config.group_lr), config.momentum, config.weight_decay,
@@ -208,7 +210,7 @@ class Trainer:
         if self.out is not None and self.write_netlist and (self.epochs_run or not (self.out / NETLIST).exists()):
             from ..netlist import write_netlist
 
-            write_text_atomic(self.out / NETLIST, write_netlist(self.model.circuit()))
+            write_text_atomic(self.out / NETLIST, write_netlist(self.model.circuit(**self.netlist_options)))
         return self.history
 
     def _check_beta(self) -> None:
