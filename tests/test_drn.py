@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import resnet_sim as rs
+from resnet_sim.models import dense
 from resnet_sim.solvers.kkt import certificate, converged_mask, residual_scale
 
 SHAPES = [((6,), 5, 3), ((8, 6), 5, 3), ((4, 6, 4), 4, 2)]
@@ -34,8 +35,11 @@ def general_potentials(p, m, op):
     return [op.potentials[[c.node_id(n) for n in layer]].T for layer in names]
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 @pytest.mark.parametrize("hidden, n_pixels, n_out", SHAPES)
-def test_fast_path_equals_the_general_path(hidden, n_pixels, n_out):
+def test_fast_path_equals_the_general_path(hidden, n_pixels, n_out, parallel, monkeypatch):
+    if parallel:  # every product split over the cores (by default only from dense.PARALLEL_MIN_WORK up)
+        monkeypatch.setattr(dense, "PARALLEL_MIN_WORK", 0)
     m, X, Y = case(hidden, n_pixels, n_out)
     p = rs.compile(m.circuit())
     assert rs.train.parameters(p) == pytest.approx(m.theta, rel=1e-15)  # 1 / (1 / g)

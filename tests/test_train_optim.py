@@ -77,6 +77,21 @@ def devices(config, lower=0.0, upper=1.0, n=4, seed=0):
     return Devices(config, np.full(n, lower), np.full(n, upper), np.random.default_rng(seed))
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_the_update_kernels_against_numpy(parallel, monkeypatch):
+    from resnet_sim.train import kernels
+
+    if parallel:  # split over the cores (by default only from dense.PARALLEL_MIN_WORK elements up)
+        monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 0)
+    rng = np.random.default_rng(0)
+    y, x = rng.normal(size=KERNEL_MIN_LENGTH + 3), rng.normal(size=KERNEL_MIN_LENGTH + 3)
+    want = y - 0.3 * x
+    kernels.add_scaled(y, -0.3, x)
+    assert np.array_equal(y, want)
+    kernels.clip_below(y, 0.1)
+    assert np.array_equal(y, np.maximum(want, 0.1))
+
+
 def test_ideal_devices_project_onto_the_bounds():
     d = devices(DeviceConfig(), 0.1, 0.9)
     g = np.array([-1.0, 0.5, 0.95, 0.1])

@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit
 
 from . import dense
 from .base import DenseLayers
@@ -103,7 +103,8 @@ class LayeredModel(DenseLayers):
         v_off = np.concatenate([[0], np.cumsum(sizes[1:] * len(V0))]).astype(np.int64)
         target = np.zeros((len(V0), self.n_outputs), self.dtype) if Y is None else Y
         sweeps, converged = _sweeps(self.theta, self.w_off, self.b_off, sizes, np.ascontiguousarray(drive), d, lo, hi,
-                                    state, v_off, self.dtype.type(beta), target, self.tol, self.max_sweeps)
+                                    state, v_off, self.dtype.type(beta), target, self.tol, self.max_sweeps,
+                                    get_num_threads(), dense.PARALLEL_MIN_WORK)
         if not np.isfinite(state).all():
             raise ValueError(f"the {self.name}'s equilibrium diverged at beta = {beta:g}")
         if not converged:
@@ -149,10 +150,12 @@ class LayeredModel(DenseLayers):
 
 
 @njit(cache=True)
-def _sweeps(theta, w_off, b_off, sizes, drive, d, lo, hi, state, v_off, beta, target, tol, max_sweeps):
+def _sweeps(theta, w_off, b_off, sizes, drive, d, lo, hi, state, v_off, beta, target, tol, max_sweeps, threads,
+            parallel_work):
     """Block coordinate descent in place on ``state`` (layers 1..L, each (B, n_l) row-major at v_off[l-1]):
     odd layers, then even ones, each node set to clip((Σ W u + Σ W w + b [+ β y]) / (d [+ β]), lo, hi), until
-    no state moves more than tol · max(1, max |v|). Returns (sweeps, converged)."""
+    no state moves more than tol · max(1, max |v|); the products with the weight matrices are ``dense``'s,
+    on ``threads`` cores from ``parallel_work`` multiply-adds up. Returns (sweeps, converged)."""
     L = len(sizes) - 1
     B = drive.shape[0]
     s_off = np.zeros(L + 1, np.int64)
@@ -172,21 +175,17 @@ def _sweeps(theta, w_off, b_off, sizes, drive, d, lo, hi, state, v_off, beta, ta
                     prev = state[v_off[l - 2]:v_off[l - 1]].reshape(B, n_prev)
                     W = theta[w_off[l - 1]:w_off[l]].reshape(n_prev, n)
                     num = np.zeros((B, n), drive.dtype)
-                    for i in range(n_prev):
-                        for b in range(B):
-                            v = prev[b, i]
-                            if v != 0:
-                                for j in range(n):
-                                    num[b, j] += v * W[i, j]
+                    if B * n_prev * n < parallel_work or threads == 1:
+                        dense.add_rows(prev, W, 0, n_prev, num)
+                    else:
+                        dense.forward_parallel(prev, W, num, threads)
                 if l < L:
                     nxt = state[v_off[l]:v_off[l + 1]].reshape(B, n_next)
                     W = theta[w_off[l]:w_off[l + 1]].reshape(n, n_next)
-                    for b in range(B):
-                        for j in range(n):
-                            acc = 0.0
-                            for k in range(n_next):
-                                acc += W[j, k] * nxt[b, k]
-                            num[b, j] += acc
+                    if B * n * n_next < parallel_work or threads == 1:
+                        dense.dot_rows(nxt, W, 0, n, num)
+                    else:
+                        dense.add_transposed_parallel(nxt, W, num, threads)
                 cur = state[v_off[l - 1]:v_off[l]].reshape(B, n)
                 for b in range(B):
                     for j in range(n):
