@@ -129,9 +129,10 @@ def _report(results: dict, commands: dict) -> str:
         med = {k: statistics.median(r[k] for r in runs) for k in
                ("epoch_seconds", "examples_per_s", "test_seconds", "sweeps_per_phase", "peak_rss_mb", "load_average")}
         note = " (extrapolated from %d images)" % runs[0]["train_images"] if runs[0]["extrapolated"] else ""
+        a100 = f"{PUBLISHED_A100[arch]:.0f}" if arch in PUBLISHED_A100 else "-"
         lines.append(f"| {arch.upper()} | {len(runs)} | {med['epoch_seconds']:.1f}{note} | {med['examples_per_s']:.0f} | "
                      f"{med['test_seconds']:.1f} | {med['sweeps_per_phase']:.2f} | {med['peak_rss_mb']:.0f} | "
-                     f"{med['load_average']:.2f} | {PUBLISHED_A100.get(arch, float('nan')):.0f} |")
+                     f"{med['load_average']:.2f} | {a100} |")
     lines += ["", "Each run: " + "; ".join(f"{a.upper()} " + ", ".join(f"{r['epoch_seconds']:.1f} s" for r in runs)
                                           for a, runs in results.items()), ""]
     return "\n".join(lines)
