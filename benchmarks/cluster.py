@@ -175,7 +175,7 @@ def write(record: dict, args, out: Path) -> None:
     lines = [
         "# Sweeps and Monte-Carlo runs on Dask: 1 worker against 2 (issue 19)", "",
         f"Command: `{record['command']}`", "",
-        f"Machine: {record['machine']}, Python {record['python']}; shared with other engineers' jobs: 1-minute load "
+        f"Machine: {record['machine']}, Python {record['python']}; 1-minute load "
         f"average {min(loads):.1f} to {max(loads):.1f} during the runs (2 cores). Wall times are whole commands "
         f"(Python start, LocalCluster start and close, the work, the files), medians of {args.repeat}, 1 and 2 "
         "workers alternating.", "",
