@@ -84,9 +84,10 @@ def _wait_for_workers(address, n: int) -> None:
         client.wait_for_workers(n, timeout=60)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def scheduler(tmp_path_factory):
-    """(address, scheduler file) of a `dask scheduler` on localhost with one `dask worker`."""
+    """(address, scheduler file) of a `dask scheduler` on localhost with one `dask worker`, fresh for each test:
+    the tests kill clients and workers, and one test's leftovers must not decide the next one's outcome."""
     folder = tmp_path_factory.mktemp("dask")
     file = folder / "scheduler.json"
     sched = _dask("scheduler", "--scheduler-file", str(file), "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
@@ -216,6 +217,14 @@ def _finished_points(out: Path) -> set:
     return done
 
 
+def _wait_until_idle(address, timeout=120.0):
+    """Until no worker of the scheduler at ``address`` is running a task (a killed client's task runs on)."""
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        _wait_for(lambda: not any(client.processing().values()), timeout)
+
+
 def _wait_for(condition, timeout=120.0):
     deadline = time.time() + timeout
     while not condition():
@@ -260,6 +269,7 @@ def test_a_killed_sweep_resumes_its_unfinished_points_from_their_epochs(schedule
     sweep.wait()
     resumed = {run.parent.name: len(json.loads(run.read_text())["epochs"]) for run in partial()}
     assert resumed and all(0 < n < 4 for n in resumed.values())
+    _wait_until_idle(address)  # the killed client's task may still be running on the worker
     assert main(["sweep", str(spec), "--out", str(out), "--scheduler", address, "--quiet"]) == 0
     assert ", 0 failed" in capsys.readouterr().out
     _same_as_serial(out, xor_serial(4, (0,)))
