@@ -17,58 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED_A100 = {"xs": 180.0, "1h": 187.0, "xl": 376.0}
-
-
-def child(arch: str, data: str, subset: int | None) -> dict:
-    """One timed epoch in this process (see the module docstring)."""
-    import numpy as np
-
-    from resnet_sim.data import load_dataset
-    from resnet_sim.models.drn import drn
-    from resnet_sim.models.presets import preset
-    from resnet_sim.train.datasets import training_data
-    from resnet_sim.train.trainer import TrainConfig, Trainer
-
-    p = preset("drn", arch)
-    x, y = load_dataset("mnist", "train", data)
-    xt, yt = load_dataset("mnist", "test", data)
-    full = len(x)
-    if subset:
-        keep = np.sort(np.random.default_rng(0).choice(len(x), subset, replace=False))
-        x, y = x[keep], y[keep]
-    model = drn(arch, dtype=np.float32)
-    L = len(p.hidden) + 1
-    config = TrainConfig(epochs=1, batch_size=p.batch_size, lr=p.lr_weights[0], beta=p.beta,
-                         group_lr=tuple({**dict(enumerate(p.lr_weights)),
-                                         **{L + l: r for l, r in enumerate(p.lr_biases)}}.items()))
-    warm = training_data(dict(x_train=x[:64], y_train=y[:64], x_test=xt[:64], y_test=yt[:64]), model.n_inputs,
-                         model.n_outputs)
-    Trainer(drn(arch, dtype=np.float32, seed=1), warm, config, progress=False).run()  # compile the kernels
-    data = training_data(dict(x_train=x, y_train=y, x_test=xt, y_test=yt), model.n_inputs, model.n_outputs)
-    trainer = Trainer(model, data, config, progress=False)
-    start = time.perf_counter()
-    trainer.run()
-    seconds = time.perf_counter() - start
-    record = trainer.history[-1]
-    eval_start = time.perf_counter()
-    trainer.evaluate(data.test)
-    eval_seconds = time.perf_counter() - eval_start
-    train_seconds = seconds - eval_seconds
-    return {"arch": arch, "train_images": len(x), "train_seconds": train_seconds, "test_seconds": eval_seconds,
-            "epoch_seconds": train_seconds * full / len(x) + eval_seconds, "extrapolated": len(x) != full,
-            "examples_per_s": len(x) / train_seconds, "sweeps_per_phase": record["sweeps_per_phase"],
-            "test_error_after_one_epoch": record["test_error"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "load_average": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -81,7 +36,9 @@ def main() -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.data, args.train_subset)))
+        from models import child  # benchmarks/models.py: one timed epoch of a preset, in this process
+
+        print(json.dumps(child("drn", args.child, "ep", args.data, args.train_subset)))
         return
     command = "python benchmarks/drn.py " + " ".join(sys.argv[1:])
     results = {}

@@ -21,6 +21,7 @@ import argparse
 import importlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,8 @@ DATA = ROOT.parent / "shared" / "data"
 
 
 def child(family: str, arch: str, estimator: str, data: str, subset: int | None) -> dict:
+    """One timed epoch of a preset in this process (float32, the preset's batch size and rates, the Numba
+    kernels compiled first on 64 images, untimed), as `resnet-sim FAMILY` trains it; also benchmarks/drn.py's."""
     import numpy as np
 
     from resnet_sim.cli import FAMILIES
@@ -63,10 +66,13 @@ def child(family: str, arch: str, estimator: str, data: str, subset: int | None)
     trainer.evaluate(data_.test)
     test = time.perf_counter() - t0
     train = total - test
+    record = trainer.history[-1]
     return {"family": family, "arch": arch, "estimator": estimator, "batch_size": p.batch_size,
-            "train_images": len(x), "extrapolated": len(x) != full, "epoch_seconds": train * full / len(x) + test,
-            "examples_per_s": len(x) / train, "test_seconds": test,
-            "sweeps_per_phase": trainer.history[-1].get("sweeps_per_phase"), "load_average": os.getloadavg()[0]}
+            "train_images": len(x), "extrapolated": len(x) != full, "train_seconds": train,
+            "epoch_seconds": train * full / len(x) + test, "examples_per_s": len(x) / train, "test_seconds": test,
+            "sweeps_per_phase": record.get("sweeps_per_phase"), "test_error_after_one_epoch": record["test_error"],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "load_average": os.getloadavg()[0]}
 
 
 def speed(args) -> tuple[dict, list[str]]:
