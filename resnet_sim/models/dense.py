@@ -22,22 +22,30 @@ from numba import get_num_threads, njit, prange
 PARALLEL_MIN_WORK = 2_000_000
 
 
+def threads_for(work: int, min_work: int) -> int:
+    """The cores a kernel of ``work`` operations runs on: Numba's threads from ``min_work`` up, else 1."""
+    threads = get_num_threads()
+    return threads if work >= min_work else 1
+
+
 def forward(V, W, out) -> None:
     """out (B, n) = V (B, m) @ W (m, n); rows i where V[:, i] is all zero are skipped (most input pixels).
     Large products: one task per core streams a contiguous run of W's rows into its own partial sum."""
-    if V.size * W.shape[1] < PARALLEL_MIN_WORK or get_num_threads() == 1:
+    threads = threads_for(V.size * W.shape[1], PARALLEL_MIN_WORK)
+    if threads == 1:
         out[:] = 0
         add_rows(V, W, 0, V.shape[1], out)
     else:
-        forward_parallel(V, W, out, get_num_threads())
+        forward_parallel(V, W, out, threads)
 
 
 def drop_products(P, Q, row, col, out) -> None:
     """out[i, j] = row[i] + col[j] − Σ_k P[k, i] Q[k, j] for P (K, m), Q (K, n), row (m,), col (n,)."""
-    if P.size * Q.shape[1] < PARALLEL_MIN_WORK or get_num_threads() == 1:
+    threads = threads_for(P.size * Q.shape[1], PARALLEL_MIN_WORK)
+    if threads == 1:
         drop_rows(P, Q, row, col, 0, P.shape[1], out)
     else:
-        drop_products_parallel(P, Q, row, col, out, get_num_threads())
+        drop_products_parallel(P, Q, row, col, out, threads)
 
 
 @njit(cache=True)

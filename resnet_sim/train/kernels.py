@@ -7,27 +7,29 @@ OpenMP threads asleep between them, see ``resnet_sim.models.dense``; 4000 images
 
 from __future__ import annotations
 
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
+
+from ..models.dense import threads_for
 
 PARALLEL_MIN_WORK = 500_000
 
 
 def add_scaled(y, alpha, x) -> None:
     """y += alpha * x, in place."""
-    alpha = y.dtype.type(alpha)
-    if len(y) < PARALLEL_MIN_WORK or get_num_threads() == 1:
+    alpha, threads = y.dtype.type(alpha), threads_for(len(y), PARALLEL_MIN_WORK)
+    if threads == 1:
         _add_scaled_range(y, alpha, x, 0, len(y))
     else:
-        _add_scaled_parallel(y, alpha, x, get_num_threads())
+        _add_scaled_parallel(y, alpha, x, threads)
 
 
 def clip_below(y, low) -> None:
     """y = max(y, low), in place."""
-    low = y.dtype.type(low)
-    if len(y) < PARALLEL_MIN_WORK or get_num_threads() == 1:
+    low, threads = y.dtype.type(low), threads_for(len(y), PARALLEL_MIN_WORK)
+    if threads == 1:
         _clip_below_range(y, low, 0, len(y))
     else:
-        _clip_below_parallel(y, low, get_num_threads())
+        _clip_below_parallel(y, low, threads)
 
 
 @njit(cache=True)
