@@ -7,10 +7,11 @@ rows over the cores. BLAS is not used here: OpenBLAS's threads, at B = 4, were 1
 than one thread on the 2-core machines this project runs on (30 ms against 0.7 ms for 4 x 1568 @ 1568 x 1024).
 
 A product of fewer than PARALLEL_MIN_WORK multiply-adds runs on the calling thread: waking the OpenMP
-threads costs more. resnet_sim sets OMP_WAIT_POLICY=PASSIVE (spinning threads made a step 7-45x slower
-when other processes held the cores), and a sleeping thread of this project's virtual machines takes about
-0.3 ms to wake: a DRN-XS epoch took 23 s with every product parallel, 9.4 s on one thread, as fast as
-with spinning threads (8.9 s; scratch measurements, 4000 images extrapolated).
+threads costs more. resnet_sim sets OMP_WAIT_POLICY=PASSIVE (spinning threads made a DRN-XS epoch 2.8x
+slower with one other busy process and 7x with two; GOMP_SPINCOUNT=100000 45x with one), and a sleeping
+thread of this project's virtual machines takes about 0.3 ms to wake: a DRN-XS epoch took 23 s with every
+product parallel, 9.4 s on one thread, as fast as with spinning threads on an idle machine (8.9 s; scratch
+measurements, 4000 images extrapolated).
 """
 
 from __future__ import annotations

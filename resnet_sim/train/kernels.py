@@ -3,7 +3,8 @@
 PARALLEL_MIN_WORK elements or more are split over the cores: these passes are bound by memory bandwidth,
 which one core of this project's virtual machines does not saturate (DRN-1H, 1.6 M float32 parameters:
 y += a x 0.85 ms on one core; an epoch 46.6 s with these passes on one core, 40.3 s on two, with the
-OpenMP threads asleep between them, see ``resnet_sim.models.dense``; 4000 images extrapolated)."""
+OpenMP threads asleep between them, see ``resnet_sim.models.dense``; scratch measurements, 4000 images
+extrapolated)."""
 
 from __future__ import annotations
 
